@@ -1,0 +1,83 @@
+//! The behaviours every [`EventStore`] must show, one async function each, so that the
+//! in-memory, SQLite and PostgreSQL stores are held to exactly the same contract.
+//!
+//! Each function takes a fresh, empty store and panics with what differed; this crate's
+//! `tests/it` runs every one against every backend. A new backend should pass them all.
+//! Jobs are covered in `conformance/jobs.rs`, events and durability in
+//! `conformance/events.rs`.
+
+mod events;
+mod jobs;
+
+pub use events::{
+    append_assigns_increasing_seqs, append_is_atomic, concurrent_appenders, events_query,
+    large_batches_span_statements, reopen_reads_everything,
+};
+pub use jobs::{
+    ids_increase, job_round_trip, list_filters, set_state_is_compare_and_set,
+    set_state_race_has_one_winner, text_with_nul_is_refused,
+};
+
+use crate::{Event, EventQuery, EventStore, JobId, JobRecord, NewEvent, NewJob, Seq, StoreError};
+
+/// The value of `result`, or a panic naming what the store was asked to do.
+pub(super) fn must<T>(result: Result<T, StoreError>, doing: &str) -> T {
+    result.unwrap_or_else(|error| panic!("{doing}: {error}"))
+}
+
+pub(super) fn new_job(name: &str, state: &str, server_id: &str, tags: &[&str]) -> NewJob {
+    NewJob {
+        name: name.to_owned(),
+        requestor: "conformance".to_owned(),
+        server_id: server_id.to_owned(),
+        requested_at_us: 1_700_000_000_000_000,
+        descriptor: format!("{{\"JobName\":\"{name}\"}}"),
+        extended_descriptor: format!("{{\"name\":\"{name}\"}}"),
+        tags: tags.iter().map(|&tag| tag.to_owned()).collect(),
+        state: state.to_owned(),
+    }
+}
+
+pub(super) fn new_event(job_id: JobId, name: &str, payload: &str) -> NewEvent {
+    NewEvent {
+        job_id,
+        run: Some(1),
+        test: Some("test".to_owned()),
+        step: Some("step".to_owned()),
+        target: None,
+        name: name.to_owned(),
+        payload: Some(payload.to_owned()),
+        emitted_at_us: 1_700_000_000_000_000,
+    }
+}
+
+pub(super) async fn create(store: &dyn EventStore, job: NewJob) -> JobId {
+    must(store.create_job(job).await, "create_job")
+}
+
+pub(super) async fn all_events(store: &dyn EventStore, job_id: JobId) -> Vec<Event> {
+    must(
+        store
+            .events(&EventQuery {
+                job_id,
+                ..EventQuery::default()
+            })
+            .await,
+        "events",
+    )
+}
+
+pub(super) fn ids(jobs: &[JobRecord]) -> Vec<JobId> {
+    jobs.iter().map(|job| job.id).collect()
+}
+
+pub(super) fn seqs(events: &[Event]) -> Vec<Seq> {
+    events.iter().map(|event| event.seq).collect()
+}
+
+pub(super) fn assert_increasing(seqs: &[Seq], what: &str) {
+    assert!(
+        seqs.windows(2).all(|pair| pair[0] < pair[1]),
+        "{what} are not strictly increasing: {seqs:?}"
+    );
+}

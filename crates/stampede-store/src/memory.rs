@@ -1,0 +1,177 @@
+//! The in-memory store (`memory:`): for tests and one-off runs that need no history.
+//!
+//! One mutex guards everything; no lock is held across an await, and each operation is one
+//! short critical section, which is also what makes appends atomic and sequence numbers
+//! visible in order. Like the SQL stores, an operation runs when its future is polled, not
+//! when the method is called. Nothing survives the process.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use futures_util::future::BoxFuture;
+
+use crate::error::StoreError;
+use crate::store::{EventStore, check_events, check_job, check_states};
+use crate::types::{Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, Seq};
+
+/// Jobs and events kept in process memory.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Job `id` is at index `id - 1`.
+    jobs: Vec<JobRecord>,
+    /// The events of job `id`, at index `id - 1`, by sequence number ascending.
+    events: Vec<Vec<Event>>,
+    /// The last sequence number assigned.
+    last_seq: Seq,
+}
+
+impl Inner {
+    fn index(&self, id: JobId) -> Option<usize> {
+        let index = usize::try_from(id).ok()?.checked_sub(1)?;
+        (index < self.jobs.len()).then_some(index)
+    }
+}
+
+impl MemoryStore {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every critical section leaves `Inner` consistent before it can panic, so a
+        // poisoned lock still guards valid data.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn create_job_now(&self, job: NewJob) -> Result<JobId, StoreError> {
+        check_job(&job)?;
+        let mut inner = self.lock();
+        let id = inner.jobs.len() as JobId + 1;
+        inner.jobs.push(JobRecord::new(id, job));
+        inner.events.push(Vec::new());
+        Ok(id)
+    }
+
+    fn list_jobs_now(&self, query: &JobQuery) -> Vec<JobRecord> {
+        let inner = self.lock();
+        let start = query
+            .after_id
+            .map_or(0, |after| usize::try_from(after).unwrap_or(usize::MAX));
+        let limit = if query.limit == 0 {
+            usize::MAX
+        } else {
+            query.limit as usize
+        };
+        inner
+            .jobs
+            .iter()
+            .skip(start)
+            .filter(|job| query.states.is_empty() || query.states.contains(&job.state))
+            .filter(|job| query.tags.iter().all(|tag| job.tags.contains(tag)))
+            .filter(|job| {
+                query
+                    .server_id
+                    .as_ref()
+                    .is_none_or(|id| *id == job.server_id)
+            })
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    fn set_state_now(&self, id: JobId, from: Option<&str>, to: &str) -> Result<bool, StoreError> {
+        check_states(from, to)?;
+        let mut inner = self.lock();
+        let index = inner.index(id).ok_or(StoreError::NotFound(id))?;
+        let job = &mut inner.jobs[index];
+        if from.is_some_and(|from| from != job.state) {
+            return Ok(false);
+        }
+        to.clone_into(&mut job.state);
+        Ok(true)
+    }
+
+    fn append_now(&self, events: &[NewEvent]) -> Result<Vec<Seq>, StoreError> {
+        check_events(events)?;
+        let mut inner = self.lock();
+        // Check every job first so that a bad batch writes nothing.
+        let mut indexes = Vec::with_capacity(events.len());
+        for event in events {
+            indexes.push(
+                inner
+                    .index(event.job_id)
+                    .ok_or(StoreError::NotFound(event.job_id))?,
+            );
+        }
+        let mut seqs = Vec::with_capacity(events.len());
+        for (event, index) in events.iter().zip(indexes) {
+            inner.last_seq += 1;
+            let seq = inner.last_seq;
+            inner.events[index].push(Event::new(seq, event.clone()));
+            seqs.push(seq);
+        }
+        Ok(seqs)
+    }
+
+    fn events_now(&self, query: &EventQuery) -> Vec<Event> {
+        let inner = self.lock();
+        let Some(index) = inner.index(query.job_id) else {
+            return Vec::new();
+        };
+        let events = &inner.events[index];
+        let start = query
+            .after_seq
+            .map_or(0, |after| events.partition_point(|e| e.seq <= after));
+        let limit = query.limit.map_or(usize::MAX, |limit| limit as usize);
+        events[start..]
+            .iter()
+            .filter(|event| query.names.is_empty() || query.names.contains(&event.name))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+impl EventStore for MemoryStore {
+    fn create_job(&self, job: NewJob) -> BoxFuture<'_, Result<JobId, StoreError>> {
+        Box::pin(async move { self.create_job_now(job) })
+    }
+
+    fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock();
+            Ok(inner.index(id).map(|index| inner.jobs[index].clone()))
+        })
+    }
+
+    fn list_jobs<'a>(
+        &'a self,
+        query: &'a JobQuery,
+    ) -> BoxFuture<'a, Result<Vec<JobRecord>, StoreError>> {
+        Box::pin(async move { Ok(self.list_jobs_now(query)) })
+    }
+
+    fn set_state<'a>(
+        &'a self,
+        id: JobId,
+        from: Option<&'a str>,
+        to: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { self.set_state_now(id, from, to) })
+    }
+
+    fn append<'a>(&'a self, events: &'a [NewEvent]) -> BoxFuture<'a, Result<Vec<Seq>, StoreError>> {
+        Box::pin(async move { self.append_now(events) })
+    }
+
+    fn events<'a>(
+        &'a self,
+        query: &'a EventQuery,
+    ) -> BoxFuture<'a, Result<Vec<Event>, StoreError>> {
+        Box::pin(async move { Ok(self.events_now(query)) })
+    }
+}

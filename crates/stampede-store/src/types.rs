@@ -1,0 +1,184 @@
+//! The values that go into and come out of an [`EventStore`](crate::EventStore).
+//!
+//! They live apart from the trait so that the job runner, the server and the backends share
+//! one vocabulary. Payloads and descriptors are opaque text here: `stampede-api` owns what they
+//! mean, the store only keeps them byte for byte.
+
+/// A job's id: assigned by the store, starting at 1 and increasing.
+pub type JobId = u64;
+
+/// An event's sequence number: assigned by the store, strictly increasing across the whole
+/// store (so also within one job). A reader that has seen `seq` never later sees a new event
+/// with a smaller one, so `after_seq` is a safe cursor for tailing a job.
+pub type Seq = u64;
+
+/// A job as submitted, before the store gives it an id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewJob {
+    /// The job's name from its descriptor.
+    pub name: String,
+    /// Who asked for the job.
+    pub requestor: String,
+    /// The server instance that owns the job.
+    pub server_id: String,
+    /// When the job was requested, in microseconds since the Unix epoch.
+    pub requested_at_us: i64,
+    /// The descriptor exactly as submitted (any format, kept byte for byte).
+    pub descriptor: String,
+    /// The validated, expanded descriptor as JSON text.
+    pub extended_descriptor: String,
+    /// The job's tags, kept in the given order.
+    pub tags: Vec<String>,
+    /// The job's state when created.
+    pub state: String,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobRecord {
+    /// The id the store assigned.
+    pub id: JobId,
+    /// The job's name from its descriptor.
+    pub name: String,
+    /// Who asked for the job.
+    pub requestor: String,
+    /// The server instance that owns the job.
+    pub server_id: String,
+    /// When the job was requested, in microseconds since the Unix epoch.
+    pub requested_at_us: i64,
+    /// The descriptor exactly as submitted.
+    pub descriptor: String,
+    /// The validated, expanded descriptor as JSON text.
+    pub extended_descriptor: String,
+    /// The job's tags, in the order they were given.
+    pub tags: Vec<String>,
+    /// The job's current state (see [`EventStore::set_state`](crate::EventStore::set_state)).
+    pub state: String,
+}
+
+impl JobRecord {
+    /// The record of `job` stored under `id`.
+    pub(crate) fn new(id: JobId, job: NewJob) -> Self {
+        let NewJob {
+            name,
+            requestor,
+            server_id,
+            requested_at_us,
+            descriptor,
+            extended_descriptor,
+            tags,
+            state,
+        } = job;
+        Self {
+            id,
+            name,
+            requestor,
+            server_id,
+            requested_at_us,
+            descriptor,
+            extended_descriptor,
+            tags,
+            state,
+        }
+    }
+}
+
+/// An event to append: a job state change, a run or test milestone, a step's event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The job the event belongs to; it must exist.
+    pub job_id: JobId,
+    /// The run (1-based) for test events; `None` for job-level events.
+    pub run: Option<u32>,
+    /// The test's name, for test events.
+    pub test: Option<String>,
+    /// The step's label, for step events.
+    pub step: Option<String>,
+    /// The target the event is about, if any.
+    pub target: Option<String>,
+    /// What happened (`JobStateStarted`, `TargetIn`, ...).
+    pub name: String,
+    /// The event's data as JSON text.
+    pub payload: Option<String>,
+    /// When the event was emitted, in microseconds since the Unix epoch.
+    pub emitted_at_us: i64,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Event {
+    /// The sequence number the store assigned.
+    pub seq: Seq,
+    /// The job the event belongs to.
+    pub job_id: JobId,
+    /// The run (1-based) for test events; `None` for job-level events.
+    pub run: Option<u32>,
+    /// The test's name, for test events.
+    pub test: Option<String>,
+    /// The step's label, for step events.
+    pub step: Option<String>,
+    /// The target the event is about, if any.
+    pub target: Option<String>,
+    /// What happened.
+    pub name: String,
+    /// The event's data as JSON text.
+    pub payload: Option<String>,
+    /// When the event was emitted, in microseconds since the Unix epoch.
+    pub emitted_at_us: i64,
+}
+
+impl Event {
+    /// The stored form of `event` under `seq`.
+    pub(crate) fn new(seq: Seq, event: NewEvent) -> Self {
+        let NewEvent {
+            job_id,
+            run,
+            test,
+            step,
+            target,
+            name,
+            payload,
+            emitted_at_us,
+        } = event;
+        Self {
+            seq,
+            job_id,
+            run,
+            test,
+            step,
+            target,
+            name,
+            payload,
+            emitted_at_us,
+        }
+    }
+}
+
+/// Which jobs [`EventStore::list_jobs`](crate::EventStore::list_jobs) returns. Every set
+/// field narrows the result; the default matches every job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobQuery {
+    /// Jobs in any of these states; empty matches every state.
+    pub states: Vec<String>,
+    /// Jobs carrying all of these tags; empty matches every job.
+    pub tags: Vec<String>,
+    /// Jobs owned by this server instance.
+    pub server_id: Option<String>,
+    /// Only jobs with an id greater than this (the last id of the previous page).
+    pub after_id: Option<JobId>,
+    /// At most this many jobs; 0 means no limit.
+    pub limit: u32,
+}
+
+/// Which events [`EventStore::events`](crate::EventStore::events) returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// The job whose events to read.
+    pub job_id: JobId,
+    /// Only events with a sequence number greater than this (the last one already read).
+    pub after_seq: Option<Seq>,
+    /// Events with any of these names; empty matches every name.
+    pub names: Vec<String>,
+    /// At most this many events; `None` means all.
+    pub limit: Option<u32>,
+}

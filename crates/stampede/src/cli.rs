@@ -1,0 +1,133 @@
+//! The command line, declared once with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Load, scale and robustness testing.
+#[derive(Debug, Parser)]
+#[command(name = "stampede", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Ad-hoc load on one URL (no file needed).
+    Quick(QuickArgs),
+    /// Run a job file's load steps locally, with live progress and a summary.
+    Run(RunArgs),
+    /// Start the built-in system under test and load it: a complete run on one machine.
+    Demo(DemoArgs),
+    /// Start the built-in system under test.
+    Sut(SutArgs),
+}
+
+/// How to load; shared by `quick` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LoadArgs {
+    /// Open model: requests per second.
+    #[arg(long, conflicts_with = "vus")]
+    pub(crate) rate: Option<f64>,
+    /// Closed model: virtual users, each sending again as soon as it has an answer (50 when
+    /// neither --rate nor --vus is given).
+    #[arg(long)]
+    pub(crate) vus: Option<u64>,
+    /// How long to send (10s, 1m30s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) duration: std::time::Duration,
+    /// Most requests in flight at once; a tick that finds them all busy is dropped and
+    /// counted (default 1000 in the open model).
+    #[arg(long)]
+    pub(crate) max_in_flight: Option<u64>,
+    /// Connections to open (default: --vus in the closed model, up to 100 in the open one).
+    #[arg(long)]
+    pub(crate) connections: Option<u64>,
+    /// Engine threads (default: the CPUs this process may use).
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// HTTP method.
+    #[arg(long, short = 'X', default_value = "GET")]
+    pub(crate) method: String,
+    /// A request header, 'Name: value' (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// Request body.
+    #[arg(long)]
+    pub(crate) body: Option<String>,
+    /// Speak HTTP/2 (h2c on http://, ALPN h2 on https://).
+    #[arg(long)]
+    pub(crate) http2: bool,
+    /// Accept any TLS certificate.
+    #[arg(long)]
+    pub(crate) insecure: bool,
+    /// Per-request timeout.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub(crate) timeout: std::time::Duration,
+    /// An accepted status (repeatable; default 200-399).
+    #[arg(long = "expect-status", value_name = "CODE")]
+    pub(crate) expect_status: Vec<u16>,
+    /// Text every response body must contain.
+    #[arg(long)]
+    pub(crate) body_contains: Option<String>,
+    /// A threshold, 'METRIC: EXPR' (repeatable), e.g. 'latency: p(99)<50'. Metrics:
+    /// latency, service_time, lag (ms), errors (rate), requests, dropped (count, rate).
+    #[arg(long = "threshold", value_name = "METRIC: EXPR")]
+    pub(crate) thresholds: Vec<String>,
+    /// Write the summary as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) summary_json: Option<PathBuf>,
+    /// Do not print progress every second.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QuickArgs {
+    /// The URL to load, e.g. http://127.0.0.1:8080/
+    pub(crate) url: String,
+    #[command(flatten)]
+    pub(crate) load: LoadArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    #[command(flatten)]
+    pub(crate) load: LoadArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The job file (YAML or JSON).
+    pub(crate) file: PathBuf,
+    /// Write the summary of every step as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) summary_json: Option<PathBuf>,
+    /// Do not print progress every second.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SutArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: String,
+    /// Stall the whole server every DURATION...
+    #[arg(long, value_parser = parse_duration, requires = "stall_for")]
+    pub(crate) stall_every: Option<std::time::Duration>,
+    /// ...for DURATION: requests are held and answered when the stall ends.
+    #[arg(long, value_parser = parse_duration, requires = "stall_every")]
+    pub(crate) stall_for: Option<std::time::Duration>,
+    /// Serve HTTPS with a self-signed certificate.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Server threads (default: the CPUs this process may use).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    stampede_job::parse_duration(text)
+}

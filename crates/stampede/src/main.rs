@@ -1,0 +1,66 @@
+//! The `stampede` command: thin wiring over the library crates. Parsing flags, printing,
+//! signals and exit codes live here; everything else is in a library.
+
+mod cli;
+mod limits;
+mod load;
+mod progress;
+mod sut;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use stampede_core::ExitCode as Code;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// An error that knows its exit code.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    code: Code,
+    message: String,
+}
+
+impl Failed {
+    pub(crate) fn config(message: impl Into<String>) -> Failed {
+        Failed {
+            code: Code::InvalidConfig,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn other(message: impl Into<String>) -> Failed {
+        Failed {
+            code: Code::Other,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(error) => {
+            // --help and --version are not errors; a bad flag is an invalid configuration.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(Code::InvalidConfig.code())
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let outcome = match args.command {
+        cli::Command::Sut(args) => sut::run(args),
+        cli::Command::Quick(args) => load::quick(args),
+        cli::Command::Demo(args) => load::demo(args),
+        cli::Command::Run(args) => load::run_file(args),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code.code()),
+        Err(failed) => {
+            eprintln!("error: {}", failed.message);
+            ExitCode::from(failed.code.code())
+        }
+    }
+}
