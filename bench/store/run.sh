@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Event-store benchmark: events appended per second by one appender in batches, and the time
-# to read back every event of a job, for an SQLite file and for PostgreSQL.
-# Writes bench/results/store-<YYYYmmdd-HHMMSS>.md. See `bench/store/run.sh -h`.
+# Event-store benchmarks, for an SQLite file and for PostgreSQL:
+#   store   events appended per second by one appender in batches, and the time to read
+#           back every event of a job; writes bench/results/store-<YYYYmmdd-HHMMSS>.md
+#   status  the time to read a job of a million events and rebuild its status from them;
+#           writes bench/results/status-<YYYYmmdd-HHMMSS>.md
+# See `bench/store/run.sh -h`.
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,14 +12,19 @@ ROOT=$(cd "$BENCH/.." && pwd)
 
 usage() {
     cat <<EOF
-usage: bench/store/run.sh [-h]
+usage: bench/store/run.sh [-h] [store|status]
 
-Runs crates/stampede-store/examples/store_bench (release) against:
+store (the default) runs crates/stampede-store/examples/store_bench (release) against:
   sqlite    a fresh file in a temporary directory (WAL, synchronous=FULL)
   postgres  a fresh schema in \$POSTGRES_URL, dropped afterwards
 Each backend: RUNS runs of (create a job, append EVENTS events in batches of BATCH, read
 them all back with one query); medians over the runs. Also single-event appends
 (SINGLE_EVENTS events, batch 1) to show what one commit costs.
+
+status runs crates/stampede-job/examples/status_bench (release) against the same two
+backends: one job of EVENTS events as a job runner writes them (1,000 targets through 4
+steps, printing lines; batches of BATCH), then RUNS times: read the job's events with
+one query and rebuild its status (stampede_job::status::rebuild); medians over the runs.
 
 Before each backend it waits (up to IDLE_TIMEOUT s) until other processes use less than
 IDLE_THRESHOLD cores, and records how busy the machine was.
@@ -27,10 +35,17 @@ Environment (defaults):
   BACKENDS="sqlite postgres"
   POSTGRES_URL=\${STAMPEDE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
   RESULTS_DIR=bench/results
-Targets: >= 50,000 events/s appended on each backend; 1,000,000 events read in < 2 s.
+Targets: >= 50,000 events/s appended on each backend; 1,000,000 events read in < 2 s;
+the status of a job of 1,000,000 events read and rebuilt in < 2 s (SQLite).
 EOF
 }
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then usage; exit 0; fi
+
+SUITE=${1:-store}
+case $SUITE in
+    store | status) ;;
+    *) echo "unknown suite '$SUITE'; see bench/store/run.sh -h" >&2; exit 2 ;;
+esac
 
 EVENTS=${EVENTS:-1000000}
 BATCH=${BATCH:-1000}
@@ -45,7 +60,7 @@ IDLE_TIMEOUT=${IDLE_TIMEOUT:-300}
 STARTED=$(date '+%Y-%m-%d %H:%M:%S %Z')
 STAMP=$(date +%Y%m%d-%H%M%S)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-OUT=$RESULTS_DIR/store-$STAMP.md
+OUT=$RESULTS_DIR/$SUITE-$STAMP.md
 TMP=$(mktemp -d)
 SCHEMA=stampede_bench_${STAMP//-/_}
 SCHEMA_CREATED=
@@ -58,7 +73,11 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$ROOT"
-cargo build --release -p stampede-store --example store_bench
+if [ "$SUITE" = store ]; then
+    cargo build --release -p stampede-store --example store_bench
+else
+    cargo build --release -p stampede-job --example status_bench
+fi
 
 # Cores busy over the next 2 s, from /proc/stat.
 busy_cores() {
@@ -128,7 +147,7 @@ bench() {
 # of the read, for comparison.
 PSQL_BASELINE=
 psql_baseline() {
-    local query="SELECT seq, run, test, step, target, name, payload, emitted_at_us FROM $SCHEMA.events WHERE job_id = 1 ORDER BY seq"
+    local query="SELECT seq, run, test, attempt, step, target, name, payload, emitted_at_us FROM $SCHEMA.events WHERE job_id = 1 ORDER BY seq"
     local times=() t
     for _ in 1 2 3; do
         t=$( { TIMEFORMAT=%R; time psql "$POSTGRES_URL" -Atc "$query" >/dev/null; } 2>&1 )
@@ -138,6 +157,83 @@ psql_baseline() {
     echo "psql -Atc \"$query\" >/dev/null   # 3 times: ${times[*]} s" >>"$COMMANDS"
 }
 
+# The machine, the software and how busy the machine was.
+machine() {
+    echo "Machine: $(nproc) vCPU shared VM ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
+    echo "$(free -g | awk '/Mem:/ {print $2}') GB RAM, load average at the start: $LOAD_BEFORE."
+    echo "rustc: $(rustc --version). SQLite: bundled with sqlx (libsqlite3-sys), WAL, synchronous=FULL."
+    echo "PostgreSQL: $(psql "$POSTGRES_URL" -qAtc 'show server_version' 2>/dev/null || echo 'n/a'),"
+    echo "synchronous_commit=$(psql "$POSTGRES_URL" -qAtc 'show synchronous_commit' 2>/dev/null || echo 'n/a'), on 127.0.0.1."
+    echo
+    echo "The VM is shared with other sessions; how busy it was before each backend:"
+    echo
+    cat "$NOTES"
+    echo
+}
+
+field() { # field NAME LINE: a number from one JSON line
+    printf '%s' "$2" | sed -E "s/.*\"$1\":([0-9.]+).*/\1/"
+}
+
+# The status suite: status_bench per backend, then its report.
+if [ "$SUITE" = status ]; then
+    for backend in $BACKENDS; do
+        wait_idle "$backend"
+        prepare "$backend"
+        url=$(url_for "$backend" status)
+        case $backend in
+            sqlite) where=(--sqlite "${url#sqlite://}") ;;
+            *) where=(--postgres "$url") ;;
+        esac
+        # Shown without the temporary directory's name and with the password hidden.
+        shown=${where[1]//$TMP/\$TMP}
+        shown=$(printf '%s' "$shown" | sed -E 's#(://[^:/@]+:)[^@/]+@#\1***@#')
+        echo "cargo run --release -p stampede-job --example status_bench -- ${where[0]} '$shown' --events $EVENTS --batch $BATCH --runs $RUNS" >>"$COMMANDS"
+        cargo run -q --release -p stampede-job --example status_bench -- "${where[@]}" \
+            --events "$EVENTS" --batch "$BATCH" --runs "$RUNS" | tee -a "$LINES"
+    done
+    mkdir -p "$RESULTS_DIR"
+    {
+        echo "# Status rebuild benchmark, $STARTED"
+        echo
+        machine
+        echo "One job of $EVENTS events as a job runner writes them: a failed first attempt, then"
+        echo "1,000 targets through 4 steps (TargetIn, CmdStdout lines with ~50-byte JSON payloads,"
+        echo "TargetOut, or TargetErr for about 1 % per step), appended in batches of $BATCH. Then"
+        echo "$RUNS times: read the job's events with one query (\`EventStore::events\`) and rebuild"
+        echo "its status (\`stampede_job::status::rebuild\`); medians below. Dropping the status"
+        echo "afterwards is timed apart (\`drop_seconds\`). Target: read + rebuild of 1,000,000"
+        echo "events in < 2 s (SQLite)."
+        echo
+        echo '| backend | events | read, s | rebuild, s | read + rebuild, s |'
+        echo '|---|---|---|---|---|'
+        for backend in $BACKENDS; do
+            line=$(grep "\"backend\":\"$backend\"" "$LINES" | grep '"op":"summary"' | tail -1) || true
+            [ -n "$line" ] || continue
+            printf '| %s | %s | %s | %s | %s |\n' "$backend" "$(field events "$line")" \
+                "$(field read_seconds_median "$line")" "$(field rebuild_seconds_median "$line")" \
+                "$(field total_seconds_median "$line")"
+        done
+        echo
+        echo "Medians of $RUNS runs."
+        echo
+        echo '## Commands'
+        echo
+        echo '```'
+        echo "bench/store/run.sh status   # EVENTS=$EVENTS BATCH=$BATCH RUNS=$RUNS"
+        cat "$COMMANDS"
+        echo '```'
+        echo
+        echo '## Every line status_bench printed'
+        echo
+        echo '```'
+        cat "$LINES"
+        echo '```'
+    } >"$OUT"
+    echo "wrote $OUT"
+    exit 0
+fi
+
 for backend in $BACKENDS; do
     wait_idle "$backend"
     prepare "$backend"
@@ -146,9 +242,6 @@ for backend in $BACKENDS; do
     bench "$(url_for "$backend" single)" --events "$SINGLE_EVENTS" --batch 1 --runs 1
 done
 
-field() { # field NAME LINE: a number from one JSON line
-    printf '%s' "$2" | sed -E "s/.*\"$1\":([0-9.]+).*/\1/"
-}
 summary_row() { # backend events batch
     local line
     line=$(grep "\"backend\":\"$1\"" "$LINES" | grep '"op":"summary"' | grep "\"events\":$2,\"batch\":$3," | tail -1)
@@ -161,16 +254,7 @@ mkdir -p "$RESULTS_DIR"
 {
     echo "# Event store benchmark, $STARTED"
     echo
-    echo "Machine: $(nproc) vCPU shared VM ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
-    echo "$(free -g | awk '/Mem:/ {print $2}') GB RAM, load average at the start: $LOAD_BEFORE."
-    echo "rustc: $(rustc --version). SQLite: bundled with sqlx (libsqlite3-sys), WAL, synchronous=FULL."
-    echo "PostgreSQL: $(psql "$POSTGRES_URL" -qAtc 'show server_version' 2>/dev/null || echo 'n/a'),"
-    echo "synchronous_commit=$(psql "$POSTGRES_URL" -qAtc 'show synchronous_commit' 2>/dev/null || echo 'n/a'), on 127.0.0.1."
-    echo
-    echo "The VM is shared with other sessions; how busy it was before each backend:"
-    echo
-    cat "$NOTES"
-    echo
+    machine
     echo "One appender writes $EVENTS events to one job in batches of $BATCH (one transaction per"
     echo "batch), then the job's events are read back with one query; $RUNS runs, medians below."
     echo "Event shape: run, test, step, target, name and a ~30-byte JSON payload."

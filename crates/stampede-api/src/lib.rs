@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod job;
+
 /// The schema name and version of [`Summary`] and [`RunSummary`] documents.
 pub const SUMMARY_SCHEMA: &str = "stampede.summary/v1";
 
@@ -117,21 +119,34 @@ pub struct ThresholdOutcome {
     pub value: Option<f64>,
 }
 
-/// The summary of `stampede run`: one [`Summary`] per load step.
+/// The summary of `stampede run`: the job's state, its runs rebuilt from events, every
+/// reporter's verdict, and one [`Summary`] per load step per target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// Always [`SUMMARY_SCHEMA`].
     pub schema: String,
-    /// Failed when any step failed.
+    /// Failed when a reporter failed or the job did not complete.
     pub status: Status,
     /// The name of the job.
     pub name: String,
-    /// One entry per load step that ran, in order.
+    /// The job's id in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<u64>,
+    /// How the job ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<job::JobState>,
+    /// One entry per load step that ran on a target, in order.
     pub steps: Vec<StepSummary>,
-    /// Steps that did not run because an earlier one stopped early (a threshold abort or
-    /// Ctrl-C), as `test/step`.
+    /// Steps that some target did not reach (it failed earlier, or a load step stopped the
+    /// run early), as `test/step`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
+    /// Every run's status: tests, steps, targets and the run reporters' verdicts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<job::RunStatus>,
+    /// The final reporters' verdicts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_reports: Vec<job::Report>,
 }
 
 /// One step's summary with its name.
@@ -139,6 +154,9 @@ pub struct RunSummary {
 pub struct StepSummary {
     /// `test/step`.
     pub name: String,
+    /// The target it ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// The step's figures.
     #[serde(flatten)]
     pub summary: Summary,

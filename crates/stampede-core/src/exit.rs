@@ -17,6 +17,8 @@ pub enum ExitCode {
     ThresholdsCrossed,
     /// The configuration is invalid (k6's `InvalidConfig`).
     InvalidConfig,
+    /// A signal stopped the job: it was paused or cancelled (k6's `ExternalAbort`).
+    Interrupted,
 }
 
 impl ExitCode {
@@ -29,6 +31,7 @@ impl ExitCode {
             ExitCode::NoProgress => 98,
             ExitCode::ThresholdsCrossed => 99,
             ExitCode::InvalidConfig => 104,
+            ExitCode::Interrupted => 105,
         }
     }
 }
@@ -46,6 +49,7 @@ mod tests {
             (ExitCode::NoProgress, 98),
             (ExitCode::ThresholdsCrossed, 99),
             (ExitCode::InvalidConfig, 104),
+            (ExitCode::Interrupted, 105),
         ];
         for (exit, code) in table {
             assert_eq!(exit.code(), code, "{exit:?}");

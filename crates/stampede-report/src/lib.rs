@@ -1,4 +1,7 @@
-//! Human-readable summaries of a run: the table printed at the end of `run` and `quick`.
+//! Reports of a run: the table printed at the end of `run` and `quick`, and [`junit`] XML
+//! for CI systems.
+
+pub mod junit;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};

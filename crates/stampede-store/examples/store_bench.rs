@@ -55,14 +55,15 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// A step event the size of what a job runner writes: run, test, step, target, a small
-/// JSON payload.
+/// A step event the size of what a job runner writes: run, test, attempt, step, target, a
+/// small JSON payload.
 fn event(job_id: u64, i: usize) -> NewEvent {
     const NAMES: [&str; 3] = ["TargetIn", "StepRunning", "TargetOut"];
     NewEvent {
         job_id,
         run: Some(1),
         test: Some("load".to_owned()),
+        attempt: Some(0),
         step: Some("step-1".to_owned()),
         target: Some(format!("target-{:03}", i % 100)),
         name: NAMES[i % 3].to_owned(),

@@ -43,6 +43,7 @@ pub(super) fn new_event(job_id: JobId, name: &str, payload: &str) -> NewEvent {
         job_id,
         run: Some(1),
         test: Some("test".to_owned()),
+        attempt: Some(0),
         step: Some("step".to_owned()),
         target: None,
         name: name.to_owned(),

@@ -92,6 +92,8 @@ pub struct NewEvent {
     pub run: Option<u32>,
     /// The test's name, for test events.
     pub test: Option<String>,
+    /// The test attempt, from 0, for test events; `None` for job-level events.
+    pub attempt: Option<u32>,
     /// The step's label, for step events.
     pub step: Option<String>,
     /// The target the event is about, if any.
@@ -115,6 +117,8 @@ pub struct Event {
     pub run: Option<u32>,
     /// The test's name, for test events.
     pub test: Option<String>,
+    /// The test attempt, from 0, for test events; `None` for job-level events.
+    pub attempt: Option<u32>,
     /// The step's label, for step events.
     pub step: Option<String>,
     /// The target the event is about, if any.
@@ -134,6 +138,7 @@ impl Event {
             job_id,
             run,
             test,
+            attempt,
             step,
             target,
             name,
@@ -145,6 +150,7 @@ impl Event {
             job_id,
             run,
             test,
+            attempt,
             step,
             target,
             name,

@@ -16,8 +16,13 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Ad-hoc load on one URL (no file needed).
     Quick(QuickArgs),
-    /// Run a job file's load steps locally, with live progress and a summary.
+    /// Run a job (native or ConTest descriptor) locally, with live progress, a summary and
+    /// reports; or resume a paused one.
     Run(RunArgs),
+    /// Check a job descriptor: every problem, with its place in the file.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of the native job descriptor.
+    Schema,
     /// Start the built-in system under test and load it: a complete run on one machine.
     Demo(DemoArgs),
     /// Start the built-in system under test.
@@ -99,14 +104,37 @@ pub(crate) struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The job file (YAML or JSON).
-    pub(crate) file: PathBuf,
-    /// Write the summary of every step as JSON to this file.
+    /// The job descriptor (YAML or JSON; native or ConTest v1.0).
+    #[arg(required_unless_present = "resume")]
+    pub(crate) file: Option<PathBuf>,
+    /// Keep the job and its events in this store: sqlite://PATH or postgres://... (default:
+    /// in memory). With a store, SIGINT or SIGTERM pauses the job instead of cancelling it.
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<String>,
+    /// Resume this paused job from --store (no FILE: the stored descriptor is used).
+    #[arg(
+        long,
+        value_name = "JOB_ID",
+        requires = "store",
+        conflicts_with = "file"
+    )]
+    pub(crate) resume: Option<u64>,
+    /// Write the summary (job state, runs, reports, every load step) as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub(crate) summary_json: Option<PathBuf>,
+    /// Write a JUnit XML report (one testcase per target per step); with several runs,
+    /// `-runN` goes before the extension.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) junit: Option<PathBuf>,
     /// Do not print progress every second.
     #[arg(long)]
     pub(crate) no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// The job descriptor (YAML or JSON; native or ConTest v1.0).
+    pub(crate) file: PathBuf,
 }
 
 #[derive(Debug, Args)]

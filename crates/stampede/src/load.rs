@@ -1,15 +1,16 @@
-//! `quick`, `demo` and `run`: build load settings, run them with progress and Ctrl-C
+//! `quick` and `demo`: build load settings, run them with progress and Ctrl-C
 //! handling, print the summary, write the JSON, pick the exit code.
 
 use std::path::Path;
 
-use stampede_api::{RunSummary, SUMMARY_SCHEMA, Status, StepSummary, Summary};
+use stampede_api::{Status, Summary};
 use stampede_core::ExitCode as Code;
-use stampede_job::{JobFile, LoadSettings, LoadStep, RunControl, run_load};
+use stampede_job::{LoadSettings, LoadStep, RunControl, run_load};
 use stampede_metrics::Threshold;
 
 use crate::Failed;
-use crate::cli::{DemoArgs, LoadArgs, QuickArgs, RunArgs};
+use crate::cli::{DemoArgs, LoadArgs, QuickArgs};
+use crate::job::write_json;
 use crate::progress::Lines;
 
 pub(crate) fn quick(args: QuickArgs) -> Result<Code, Failed> {
@@ -41,58 +42,6 @@ pub(crate) fn demo(args: DemoArgs) -> Result<Code, Failed> {
     finish_single(&summary, load.summary_json.as_deref())
 }
 
-pub(crate) fn run_file(args: RunArgs) -> Result<Code, Failed> {
-    let path = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| Failed::config(format!("cannot read the job file {path}: {e}")))?;
-    let job = JobFile::parse(&text, &path).map_err(|e| Failed::config(e.to_string()))?;
-    let mut steps = Vec::new();
-    let mut skipped = Vec::new();
-    let mut status = Status::Passed;
-    for (name, step) in job.load_steps() {
-        if steps
-            .iter()
-            .any(|s: &StepSummary| s.summary.stopped_early.is_some())
-        {
-            skipped.push(name);
-            continue;
-        }
-        let settings = step.settings().map_err(|problems| {
-            Failed::config(format!("{path}: {name}: {}", problems.join("; ")))
-        })?;
-        eprintln!("step {name}");
-        let summary = block_on(one_step(&settings, !args.no_progress))?;
-        print!("{}", stampede_report::render(&name, &summary));
-        if summary.status == Status::Failed {
-            status = Status::Failed;
-        }
-        steps.push(StepSummary { name, summary });
-    }
-    if !skipped.is_empty() {
-        // Listed in the summary; the verdict stays the thresholds' (a threshold abort has
-        // already failed its step).
-        eprintln!(
-            "not run, because a step stopped early: {}",
-            skipped.join(", ")
-        );
-    }
-    let run = RunSummary {
-        schema: SUMMARY_SCHEMA.into(),
-        status,
-        name: job.name.clone(),
-        steps,
-        skipped,
-    };
-    if let Some(path) = &args.summary_json {
-        write_json(path, &run)?;
-    }
-    Ok(if status == Status::Passed {
-        Code::Passed
-    } else {
-        Code::ThresholdsCrossed
-    })
-}
-
 fn finish_single(summary: &Summary, json: Option<&Path>) -> Result<Code, Failed> {
     if let Some(path) = json {
         write_json(path, summary)?;
@@ -100,16 +49,6 @@ fn finish_single(summary: &Summary, json: Option<&Path>) -> Result<Code, Failed>
     Ok(match summary.status {
         Status::Passed => Code::Passed,
         Status::Failed => Code::ThresholdsCrossed,
-    })
-}
-
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), Failed> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Failed::other(e.to_string()))?;
-    std::fs::write(path, text + "\n").map_err(|e| {
-        Failed::other(format!(
-            "cannot write the summary to {}: {e}",
-            path.display()
-        ))
     })
 }
 

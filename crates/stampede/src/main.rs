@@ -2,6 +2,7 @@
 //! signals and exit codes live here; everything else is in a library.
 
 mod cli;
+mod job;
 mod limits;
 mod load;
 mod progress;
@@ -54,7 +55,9 @@ fn main() -> ExitCode {
         cli::Command::Sut(args) => sut::run(args),
         cli::Command::Quick(args) => load::quick(args),
         cli::Command::Demo(args) => load::demo(args),
-        cli::Command::Run(args) => load::run_file(args),
+        cli::Command::Run(args) => job::run(args),
+        cli::Command::Validate(args) => job::validate(args),
+        cli::Command::Schema => job::schema(),
     };
     match outcome {
         Ok(code) => ExitCode::from(code.code()),

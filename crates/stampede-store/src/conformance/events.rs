@@ -9,7 +9,8 @@ use super::{all_events, assert_increasing, create, must, new_event, new_job, seq
 use crate::{Event, EventQuery, EventStore, JobQuery, JobRecord, NewEvent, Seq, StoreError};
 
 /// Appends return one sequence number per event, in order, strictly increasing across
-/// batches and jobs; every field of an event comes back as written.
+/// batches and jobs; every field of an event comes back as written (a test attempt of 0, 2
+/// or `u32::MAX` as well as none).
 pub async fn append_assigns_increasing_seqs(store: &dyn EventStore) {
     let a = create(store, new_job("a", "started", "s", &[])).await;
     let b = create(store, new_job("b", "started", "s", &[])).await;
@@ -21,6 +22,7 @@ pub async fn append_assigns_increasing_seqs(store: &dyn EventStore) {
         job_id: a,
         run: Some(u32::MAX),
         test: Some("tëst 🚀".into()),
+        attempt: Some(u32::MAX),
         step: Some(String::new()),
         target: Some("host-1.example:22".into()),
         name: "TargetErr".into(),
@@ -30,6 +32,7 @@ pub async fn append_assigns_increasing_seqs(store: &dyn EventStore) {
     let bare = NewEvent {
         job_id: b,
         run: None,
+        attempt: None,
         name: "JobStateStarted".into(),
         emitted_at_us: i64::MAX,
         ..NewEvent::default()
@@ -38,7 +41,10 @@ pub async fn append_assigns_increasing_seqs(store: &dyn EventStore) {
         new_event(a, "one", "{\"i\":1}"),
         odd,
         bare,
-        new_event(a, "two", "{\"i\":2}"),
+        NewEvent {
+            attempt: Some(2),
+            ..new_event(a, "two", "{\"i\":2}")
+        },
         new_event(b, "three", "[]"),
     ];
     let first_seqs = must(store.append(&first).await, "append");

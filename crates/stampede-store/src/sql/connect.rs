@@ -65,13 +65,7 @@ pub(crate) async fn open_sqlite(url: &str, path: &Path) -> Result<SqlStore<Sqlit
     let read = SqlitePoolOptions::new()
         .max_connections(SQLITE_READERS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(
-            options.row_buffer_size(
-                std::env::var("RB")
-                    .map(|v| v.parse().unwrap())
-                    .unwrap_or(50),
-            ),
-        )
+        .connect_with(options)
         .await
         .map_err(connect_failed)?;
     Ok(SqlStore {

@@ -162,16 +162,18 @@ macro_rules! sql_store {
                 job_id: JobId,
             ) -> Result<Event, sqlx::Error> {
                 let run: Option<i64> = row.try_get_unchecked(1)?;
+                let attempt: Option<i64> = row.try_get_unchecked(3)?;
                 Ok(Event {
                     seq: stored_id(row.try_get_unchecked(0)?),
                     job_id,
                     run: run.and_then(|run| u32::try_from(run).ok()),
                     test: row.try_get_unchecked(2)?,
-                    step: row.try_get_unchecked(3)?,
-                    target: row.try_get_unchecked(4)?,
-                    name: row.try_get_unchecked(5)?,
-                    payload: row.try_get_unchecked(6)?,
-                    emitted_at_us: row.try_get_unchecked(7)?,
+                    attempt: attempt.and_then(|attempt| u32::try_from(attempt).ok()),
+                    step: row.try_get_unchecked(4)?,
+                    target: row.try_get_unchecked(5)?,
+                    name: row.try_get_unchecked(6)?,
+                    payload: row.try_get_unchecked(7)?,
+                    emitted_at_us: row.try_get_unchecked(8)?,
                 })
             }
 

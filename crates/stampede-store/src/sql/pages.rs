@@ -20,6 +20,7 @@ type EventRow = (
     i64,
     Option<i64>,
     Option<String>,
+    Option<i64>,
     Option<String>,
     Option<String>,
     String,
@@ -32,11 +33,12 @@ fn append_page(events: &mut Vec<Event>, json: &str, job_id: JobId) -> serde_json
     let rows: Vec<EventRow> = serde_json::from_str(json)?;
     let start = events.len();
     events.extend(rows.into_iter().map(
-        |(seq, run, test, step, target, name, payload, emitted_at_us)| Event {
+        |(seq, run, test, attempt, step, target, name, payload, emitted_at_us)| Event {
             seq: stored_id(seq),
             job_id,
             run: run.and_then(|run| u32::try_from(run).ok()),
             test,
+            attempt: attempt.and_then(|attempt| u32::try_from(attempt).ok()),
             step,
             target,
             name,

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use crate::types::{EventQuery, JobQuery, NewEvent, NewJob};
 
 /// Columns bound per inserted event.
-pub(crate) const EVENT_COLUMNS: usize = 8;
+pub(crate) const EVENT_COLUMNS: usize = 9;
 
 /// Columns bound per inserted tag.
 pub(crate) const TAG_COLUMNS: usize = 3;
@@ -189,7 +189,10 @@ pub(crate) fn insert_events(style: Placeholders, events: &[NewEvent]) -> Stateme
         sql: String::with_capacity(120 + events.len() * EVENT_COLUMNS * 8),
         args: Vec::with_capacity(events.len() * EVENT_COLUMNS),
     };
-    s.sql("INSERT INTO events (job_id, run, test, step, target, name, payload, emitted_at_us) VALUES ");
+    s.sql(
+        "INSERT INTO events (job_id, run, test, attempt, step, target, name, payload, \
+         emitted_at_us) VALUES ",
+    );
     for (i, event) in events.iter().enumerate() {
         if i > 0 {
             s.sql(", ");
@@ -199,6 +202,7 @@ pub(crate) fn insert_events(style: Placeholders, events: &[NewEvent]) -> Stateme
             Arg::Int(db_id(event.job_id).unwrap_or(i64::MAX)),
             Arg::OptInt(event.run.map(i64::from)),
             Arg::OptText(event.test.as_deref()),
+            Arg::OptInt(event.attempt.map(i64::from)),
             Arg::OptText(event.step.as_deref()),
             Arg::OptText(event.target.as_deref()),
             Arg::Text(&event.name),
@@ -214,8 +218,8 @@ pub(crate) fn insert_events(style: Placeholders, events: &[NewEvent]) -> Stateme
 pub(crate) fn select_events(style: Placeholders, query: &EventQuery, id: i64) -> Statement<'_> {
     let mut s = Statement::new(
         style,
-        "SELECT seq, run, test, step, target, name, payload, emitted_at_us FROM events \
-         WHERE job_id = ",
+        "SELECT seq, run, test, attempt, step, target, name, payload, emitted_at_us \
+         FROM events WHERE job_id = ",
     );
     s.arg(Arg::Int(id));
     if let Some(after) = query.after_seq {
@@ -234,7 +238,7 @@ pub(crate) fn select_events(style: Placeholders, query: &EventQuery, id: i64) ->
 }
 
 /// At most `page` events of `query` after `after` (SQLite only), as one row: a JSON array of
-/// `[seq, run, test, step, target, name, payload, emitted_at_us]` arrays, the greatest seq
+/// `[seq, run, test, attempt, step, target, name, payload, emitted_at_us]` arrays, the greatest seq
 /// and the count (why: `pages.rs`).
 pub(crate) fn select_event_page<'a>(
     style: Placeholders,
@@ -245,9 +249,9 @@ pub(crate) fn select_event_page<'a>(
 ) -> Statement<'a> {
     let mut s = Statement::new(
         style,
-        "SELECT json_group_array(json_array(seq, run, test, step, target, name, payload, \
-         emitted_at_us)), max(seq), count(*) FROM (SELECT seq, run, test, step, target, name, \
-         payload, emitted_at_us FROM events WHERE job_id = ",
+        "SELECT json_group_array(json_array(seq, run, test, attempt, step, target, name, \
+         payload, emitted_at_us)), max(seq), count(*) FROM (SELECT seq, run, test, attempt, \
+         step, target, name, payload, emitted_at_us FROM events WHERE job_id = ",
     );
     s.arg(Arg::Int(id));
     if let Some(after) = after {
@@ -315,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn event_rows_take_eight_placeholders_each() {
+    fn event_rows_take_nine_placeholders_each() {
         let events = vec![
             NewEvent {
                 job_id: 1,
@@ -327,7 +331,7 @@ mod tests {
         let s = insert_events(Placeholders::Numbered, &events);
         assert!(
             s.sql
-                .ends_with("($9, $10, $11, $12, $13, $14, $15, $16) RETURNING seq"),
+                .ends_with("($10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING seq"),
             "{}",
             s.sql
         );

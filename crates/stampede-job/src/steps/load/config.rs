@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use stampede_engine::{Schedule, Stage};
 use stampede_http::{Checks, HttpPlan, RequestSpec};
@@ -22,7 +23,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(30);
 
 /// A load step. Give `rate` (open model), `vus` (closed model) or `stages` (ramping rate).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadStep {
     /// The URL to call (shorthand for a one-request `requests` list).
@@ -63,6 +64,7 @@ pub struct LoadStep {
     pub stages: Vec<StageConfig>,
     /// How long to schedule calls (not with `stages`, whose durations add up).
     #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
     pub duration: Option<Duration>,
     /// The most calls in flight at once; a tick that finds them all busy is dropped
     /// (default 1000 in the open model).
@@ -82,9 +84,11 @@ pub struct LoadStep {
     pub insecure: bool,
     /// Per-request timeout (default 60s).
     #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
     pub timeout: Option<Duration>,
     /// How long calls in flight may finish after the schedule ends (default 30s).
     #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
     pub graceful_stop: Option<Duration>,
     /// k6 thresholds by metric: `latency`, `service_time`, `lag`, `errors`, `requests`,
     /// `dropped`.
@@ -93,7 +97,7 @@ pub struct LoadStep {
 }
 
 /// One request of a `requests` list.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestConfig {
     /// Absolute URL.
@@ -136,18 +140,19 @@ impl RequestConfig {
 }
 
 /// One ramp.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageConfig {
     /// How long the ramp lasts.
     #[serde(deserialize_with = "duration::required")]
+    #[schemars(with = "crate::schema::DurationText")]
     pub duration: Duration,
     /// The rate reached at its end.
     pub target: f64,
 }
 
 /// A threshold as k6 writes it: an expression, or an object with abort options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ThresholdEntry {
     /// `p(99)<50`
@@ -157,7 +162,7 @@ pub enum ThresholdEntry {
 }
 
 /// A threshold with its abort options (k6's camelCase names are accepted too).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdObject {
     /// The expression.
@@ -171,6 +176,7 @@ pub struct ThresholdObject {
         alias = "delayAbortEval",
         deserialize_with = "duration::option"
     )]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
     pub delay_abort_eval: Option<Duration>,
 }
 

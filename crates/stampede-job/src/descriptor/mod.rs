@@ -1,0 +1,674 @@
+//! Job descriptors: the native format (YAML or JSON) and ConTest v1.0 descriptors, read into
+//! one validated [`Job`].
+//!
+//! ```yaml
+//! version: "1.0"
+//! name: checkout
+//! tags: [nightly]
+//! runs: 2
+//! run_interval: 10s
+//! tests:
+//!   - name: api
+//!     targets: { synthetic: { count: 3, url: "http://127.0.0.1:8080" } }
+//!     steps:
+//!       - name: probe
+//!         http: { url: "{{ target.url }}/" }
+//!       - name: warm-up
+//!         load: { url: "{{ target.url }}/", rate: 100, duration: 10s }
+//! reporting:
+//!   run_reporters: [{ target_success: ">=80%" }, thresholds]
+//! ```
+//!
+//! Reading goes: text → JSON value (YAML errors carry line and column) → a ConTest
+//! descriptor is translated to the native form ([`contest`]) → the value is decoded piece by
+//! piece, so that one bad step does not hide another → every rule is checked. All problems
+//! come back at once, each with its path in the file (and, for YAML, line and column). The
+//! native JSON value is kept as the job's extended descriptor: what the store keeps and a
+//! resumed job is rebuilt from, with no re-fetching.
+
+pub(crate) mod contest;
+mod locate;
+pub(crate) mod spec;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use stampede_api::job::Target;
+use thiserror::Error;
+
+use crate::steps::Vars;
+use crate::template::{self, Context};
+use spec::{JobSpec, ReporterSpec, StepEntry, TargetsSpec, TestSpec};
+
+pub(crate) use spec::FileReporter;
+pub use spec::{CsvTargets, SyntheticTargets};
+
+/// The descriptor version this build writes and reads (`major.minor`).
+pub const CURRENT_VERSION: &str = "1.0";
+/// The longest job name.
+const MAX_JOB_NAME: usize = 64;
+/// The longest test name, step label, tag or reporter name.
+const MAX_NAME: usize = 32;
+/// ConTest's default acquire and release timeouts.
+const DEFAULT_TARGET_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// Why a descriptor cannot be used.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DescriptorError {
+    /// The YAML or JSON does not parse.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The file's major version is not this build's.
+    #[error(
+        "{path}: version {found} is not supported: this stampede reads version {CURRENT_VERSION} (major 1); convert the file or use a matching stampede"
+    )]
+    Version {
+        /// The file.
+        path: String,
+        /// The version in the file.
+        found: String,
+    },
+    /// Problems found, each with its path in the file.
+    #[error("{path}: {} problem{}:\n  {}", problems.len(), if problems.len() == 1 { "" } else { "s" }, problems.join("\n  "))]
+    Invalid {
+        /// The file.
+        path: String,
+        /// `tests[0].steps[1].load.rate: must be positive (line 7, column 9)`, ...
+        problems: Vec<String>,
+    },
+}
+
+/// A validated job, ready to run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The job's name.
+    pub name: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Runs; 0 runs until cancelled.
+    pub runs: u32,
+    /// The wait between runs.
+    pub run_interval: Duration,
+    /// The tests, in order.
+    pub tests: Vec<Test>,
+    /// Reporters judging each run.
+    pub run_reporters: Vec<ReporterSpec>,
+    /// Reporters judging the job.
+    pub final_reporters: Vec<ReporterSpec>,
+    /// The native descriptor as JSON: what the store keeps and a resume starts from.
+    pub extended: Value,
+}
+
+/// A test of a [`Job`].
+#[derive(Debug, Clone)]
+pub struct Test {
+    /// Its name.
+    pub name: String,
+    /// Skipped when set.
+    pub disabled: bool,
+    /// Where its targets come from.
+    pub targets: Targets,
+    /// How long acquiring may take.
+    pub acquire_timeout: Duration,
+    /// How long releasing may take.
+    pub release_timeout: Duration,
+    /// More attempts after a failed one.
+    pub retries: u32,
+    /// The wait before a retry.
+    pub retry_interval: Duration,
+    /// The pipeline.
+    pub steps: Vec<Step>,
+}
+
+/// Where a test's targets come from, resolved (a CSV file's path is absolute).
+#[derive(Debug, Clone)]
+pub enum Targets {
+    /// These.
+    List(Vec<Target>),
+    /// Hosts from a CSV file.
+    Csv(CsvTargets),
+    /// Generated.
+    Synthetic(SyntheticTargets),
+}
+
+/// A step of a [`Test`].
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Its label.
+    pub label: String,
+    /// Targets pass through when set.
+    pub disabled: bool,
+    /// Which plugin runs it.
+    pub kind: StepKind,
+    /// The plugin's config as written (templates unrendered).
+    pub config: Value,
+}
+
+/// The step plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// `load`
+    Load,
+    /// `exec`
+    Exec,
+    /// `sleep`
+    Sleep,
+    /// `http`
+    Http,
+    /// `wait_port`
+    WaitPort,
+    /// `echo`
+    Echo,
+    /// `randecho`
+    RandEcho,
+}
+
+impl StepKind {
+    /// Every kind with its key in a step entry.
+    pub const ALL: [(StepKind, &'static str); 7] = [
+        (StepKind::Load, "load"),
+        (StepKind::Exec, "exec"),
+        (StepKind::Sleep, "sleep"),
+        (StepKind::Http, "http"),
+        (StepKind::WaitPort, "wait_port"),
+        (StepKind::Echo, "echo"),
+        (StepKind::RandEcho, "randecho"),
+    ];
+
+    /// The key of this kind in a step entry.
+    pub fn key(self) -> &'static str {
+        StepKind::ALL
+            .iter()
+            .find(|(kind, _)| *kind == self)
+            .map(|(_, key)| *key)
+            .unwrap_or("step")
+    }
+}
+
+/// A problem with its path in the document.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Problem {
+    pub(crate) path: String,
+    pub(crate) message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Adds `prefix` to a path: `tests[0]` + `name` = `tests[0].name`.
+fn join(prefix: &str, path: &str) -> String {
+    match (prefix.is_empty(), path.is_empty() || path == ".") {
+        (true, _) => path.to_string(),
+        (false, true) => prefix.to_string(),
+        (false, false) if path.starts_with('[') => format!("{prefix}{path}"),
+        (false, false) => format!("{prefix}.{path}"),
+    }
+}
+
+/// Decodes `value` into `T`, or says where and why it does not fit.
+fn decode<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        Problem::new(join(prefix, &path), e.into_inner().to_string())
+    })
+}
+
+impl Job {
+    /// Reads a native or ConTest descriptor. `path` names it in messages; relative files
+    /// (CSV targets, ConTest's URI test fetcher) are found from `base_dir`.
+    pub fn parse(text: &str, path: &str, base_dir: &Path) -> Result<Job, DescriptorError> {
+        let value: Value = serde_saphyr::from_str(text).map_err(|e| DescriptorError::Syntax {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        let located = |problems: Vec<Problem>| DescriptorError::Invalid {
+            path: path.to_string(),
+            problems: locate::describe(text, &problems),
+        };
+        let value = if contest::is_contest(&value) {
+            contest::to_native(&value, base_dir).map_err(|problems| DescriptorError::Invalid {
+                path: path.to_string(),
+                problems: problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.path, p.message))
+                    .collect(),
+            })?
+        } else {
+            value
+        };
+        check_version(&value, path)?;
+        let spec = decode_pieces(&value).map_err(located)?;
+        let job = build(spec, value, base_dir).map_err(located)?;
+        Ok(job)
+    }
+
+    /// Rebuilds a job from its extended descriptor (as stored).
+    pub fn from_extended(extended: &str) -> Result<Job, DescriptorError> {
+        let value: Value = serde_json::from_str(extended).map_err(|e| DescriptorError::Syntax {
+            path: "the stored descriptor".into(),
+            message: e.to_string(),
+        })?;
+        let invalid = |problems: Vec<Problem>| DescriptorError::Invalid {
+            path: "the stored descriptor".into(),
+            problems: problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect(),
+        };
+        let spec = decode_pieces(&value).map_err(invalid)?;
+        build(spec, value, Path::new("/")).map_err(invalid)
+    }
+
+    /// The enabled load steps with their `test/step` names (for `stampede validate`).
+    pub fn step_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.tests.iter().flat_map(|test| {
+            test.steps
+                .iter()
+                .map(move |step| format!("{}/{}", test.name, step.label))
+        })
+    }
+}
+
+fn check_version(value: &Value, path: &str) -> Result<(), DescriptorError> {
+    let Some(version) = value.get("version") else {
+        return Ok(());
+    };
+    let text = match version {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => {
+            let s = n.to_string();
+            if s.contains('.') { s } else { format!("{s}.0") }
+        }
+        other => other.to_string(),
+    };
+    let mut parts = text.split('.');
+    let major = parts.next().and_then(|m| m.trim().parse::<u32>().ok());
+    let minor = parts.next().and_then(|m| m.trim().parse::<u32>().ok());
+    let well_formed = major.is_some() && minor.is_some() && parts.next().is_none();
+    if !well_formed {
+        return Err(DescriptorError::Invalid {
+            path: path.into(),
+            problems: vec![format!(
+                "version: {text:?} is not major.minor; write \"{CURRENT_VERSION}\""
+            )],
+        });
+    }
+    if major != Some(1) || minor > Some(0) {
+        return Err(DescriptorError::Version {
+            path: path.into(),
+            found: format!("{text:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes the job, test by test and step by step, so every structural problem is found.
+fn decode_pieces(value: &Value) -> Result<JobSpec, Vec<Problem>> {
+    let mut problems = Vec::new();
+    if let Value::Object(top) = value {
+        // Every test without its steps, every step on its own, every reporter on its own.
+        let mut shell = top.clone();
+        if let Some(Value::Array(tests)) = top.get("tests") {
+            let mut hollow = Vec::new();
+            for (t, test) in tests.iter().enumerate() {
+                let mut test = test.clone();
+                if let Some(Value::Array(steps)) = test.get("steps").cloned() {
+                    for (s, step) in steps.iter().enumerate() {
+                        if let Err(p) = decode::<StepEntry>(step, &format!("tests[{t}].steps[{s}]"))
+                        {
+                            problems.push(p);
+                        }
+                    }
+                    test["steps"] = Value::Array(Vec::new());
+                }
+                if let Err(p) = decode::<TestSpec>(&test, &format!("tests[{t}]")) {
+                    problems.push(p);
+                }
+                hollow.push(test);
+            }
+            shell.insert("tests".into(), Value::Array(hollow));
+        }
+        if let Some(Value::Object(reporting)) = top.get("reporting") {
+            let mut hollow = reporting.clone();
+            for key in ["run_reporters", "final_reporters"] {
+                if let Some(Value::Array(list)) = reporting.get(key) {
+                    for (i, reporter) in list.iter().enumerate() {
+                        if let Err(p) =
+                            decode::<ReporterSpec>(reporter, &format!("reporting.{key}[{i}]"))
+                        {
+                            problems.push(p);
+                        }
+                    }
+                    hollow.insert(key.into(), Value::Array(Vec::new()));
+                }
+            }
+            shell.insert("reporting".into(), Value::Object(hollow));
+        }
+        if let Err(p) = decode::<JobSpec>(&Value::Object(shell), "") {
+            problems.push(p);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    decode::<JobSpec>(value, "").map_err(|p| vec![p])
+}
+
+fn is_identifier_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// ConTest's tag rules; `_` tags are the server's.
+pub(crate) fn tag_problems(tags: &[String], path: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (i, tag) in tags.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        if tag.is_empty() {
+            problems.push(Problem::new(at, "a tag cannot be empty"));
+        } else if !tag.chars().all(is_identifier_char) {
+            problems.push(Problem::new(
+                at,
+                format!("tag {tag:?} may hold only letters, digits, '_' and '-'"),
+            ));
+        } else if tag.starts_with('_') {
+            problems.push(Problem::new(at, format!("tag {tag:?} starts with '_': such tags are internal and only the server may set them")));
+        } else if tag.len() > MAX_NAME {
+            problems.push(Problem::new(
+                at,
+                format!("tag {tag:?} is longer than {MAX_NAME} characters"),
+            ));
+        } else if tags[..i].contains(tag) {
+            problems.push(Problem::new(at, format!("tag {tag:?} is given twice")));
+        }
+    }
+    problems
+}
+
+fn name_problems(name: &str, path: &str, what: &str, max: usize) -> Option<Problem> {
+    if name.trim().is_empty() {
+        Some(Problem::new(path, format!("give the {what} a name")))
+    } else if name.chars().count() > max {
+        Some(Problem::new(
+            path,
+            format!("{what} name {name:?} is longer than {max} characters"),
+        ))
+    } else {
+        None
+    }
+}
+
+/// A target to check templates and plugin configs against before the real targets exist.
+fn sample_target() -> Target {
+    Target {
+        id: "sample".into(),
+        host: "127.0.0.1".into(),
+        ipv4: "127.0.0.1".into(),
+        ipv6: "::1".into(),
+        url: "http://127.0.0.1/".into(),
+        tms: None,
+    }
+}
+
+/// Checks a step's plugin config: its templates parse, and, when it does not depend on
+/// earlier steps' variables, its values once rendered for a sample target.
+fn step_problems(kind: StepKind, config: &Value, at: &str) -> Vec<Problem> {
+    let template_problems = template::check_strings(config, at);
+    if !template_problems.is_empty() {
+        return template_problems
+            .into_iter()
+            .map(|p| match p.split_once(": ") {
+                Some((path, message)) => Problem::new(path, message),
+                None => Problem::new(at, p),
+            })
+            .collect();
+    }
+    let target = sample_target();
+    let vars = Vars::new();
+    let Ok(rendered) = render(config, &target, &vars) else {
+        // It reads step variables: checked per target when it runs.
+        return Vec::new();
+    };
+    let problems = match kind {
+        StepKind::Load => decode::<crate::steps::load::LoadStep>(&rendered, at)
+            .map_err(|p| vec![p])
+            .and_then(|load| {
+                load.settings()
+                    .map(drop)
+                    .map_err(|e| e.into_iter().map(|m| split(at, &m)).collect())
+            }),
+        StepKind::Http => decode::<crate::steps::http::HttpStepConfig>(&rendered, at)
+            .map_err(|p| vec![p])
+            .and_then(|http| {
+                http.as_load()
+                    .settings()
+                    .map(drop)
+                    .map_err(|e| e.into_iter().map(|m| split(at, &m)).collect())
+            }),
+        StepKind::WaitPort => decode::<crate::steps::wait_port::WaitPortConfig>(&rendered, at)
+            .map_err(|p| vec![p])
+            .and_then(|w| {
+                let problems = w.problems();
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(problems.iter().map(|m| split(at, m)).collect())
+                }
+            }),
+        StepKind::Exec => decode::<crate::steps::exec::ExecConfig>(&rendered, at)
+            .map(drop)
+            .map_err(|p| vec![p]),
+        StepKind::Sleep => decode::<crate::steps::sleep::SleepConfig>(&rendered, at)
+            .map(drop)
+            .map_err(|p| vec![p]),
+        StepKind::Echo | StepKind::RandEcho => {
+            decode::<crate::steps::echo::EchoConfig>(&rendered, at)
+                .map(drop)
+                .map_err(|p| vec![p])
+        }
+    };
+    problems.err().unwrap_or_default()
+}
+
+/// `field: message` from a plugin's validation, placed under `at`.
+fn split(at: &str, message: &str) -> Problem {
+    match message.split_once(": ") {
+        Some((field, rest)) if !field.contains(' ') => Problem::new(join(at, field), rest),
+        _ => Problem::new(at, message),
+    }
+}
+
+/// Renders every template of a step config for one target.
+pub(crate) fn render(config: &Value, target: &Target, vars: &Vars) -> Result<Value, String> {
+    let mut value = config.clone();
+    template::render_strings(&mut value, &Context { target, vars }).map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+fn build(spec: JobSpec, extended: Value, base_dir: &Path) -> Result<Job, Vec<Problem>> {
+    let mut problems = Vec::new();
+    if let Some(p) = name_problems(&spec.name, "name", "job", MAX_JOB_NAME) {
+        problems.push(p);
+    }
+    problems.extend(tag_problems(&spec.tags, "tags"));
+    if spec.tests.is_empty() {
+        problems.push(Problem::new("tests", "give at least one test"));
+    }
+    let mut tests = Vec::new();
+    for (t, test) in spec.tests.into_iter().enumerate() {
+        let at = format!("tests[{t}]");
+        if let Some(p) = name_problems(&test.name, &format!("{at}.name"), "test", MAX_NAME) {
+            problems.push(p);
+        }
+        if tests.iter().any(|other: &Test| other.name == test.name) {
+            problems.push(Problem::new(
+                format!("{at}.name"),
+                format!("test {:?} is given twice", test.name),
+            ));
+        }
+        if test.steps.is_empty() {
+            problems.push(Problem::new(
+                format!("{at}.steps"),
+                "give at least one step",
+            ));
+        }
+        let targets = match test.targets {
+            None => Targets::List(vec![Target {
+                id: "local".into(),
+                host: "localhost".into(),
+                ..Target::default()
+            }]),
+            Some(TargetsSpec::List(list)) => {
+                if list.is_empty() {
+                    problems.push(Problem::new(
+                        format!("{at}.targets.list"),
+                        "give at least one target",
+                    ));
+                }
+                for (i, target) in list.iter().enumerate() {
+                    if target.id.trim().is_empty() {
+                        problems.push(Problem::new(
+                            format!("{at}.targets.list[{i}].id"),
+                            "a target needs an id",
+                        ));
+                    } else if list[..i].iter().any(|o| o.id == target.id) {
+                        problems.push(Problem::new(
+                            format!("{at}.targets.list[{i}].id"),
+                            format!("target {:?} is given twice", target.id),
+                        ));
+                    }
+                }
+                Targets::List(list)
+            }
+            Some(TargetsSpec::Csv(mut csv)) => {
+                let file = csv
+                    .file
+                    .strip_prefix("file://")
+                    .unwrap_or(&csv.file)
+                    .to_string();
+                csv.file = base_dir.join(file).display().to_string();
+                if let (Some(min), Some(max)) = (csv.min, csv.max)
+                    && min > max
+                {
+                    problems.push(Problem::new(
+                        format!("{at}.targets.csv.min"),
+                        format!("min ({min}) is more than max ({max})"),
+                    ));
+                }
+                if csv.max == Some(0) {
+                    problems.push(Problem::new(
+                        format!("{at}.targets.csv.max"),
+                        "must be at least 1",
+                    ));
+                }
+                Targets::Csv(csv)
+            }
+            Some(TargetsSpec::Synthetic(synthetic)) => {
+                if synthetic.count == 0 {
+                    problems.push(Problem::new(
+                        format!("{at}.targets.synthetic.count"),
+                        "must be at least 1",
+                    ));
+                }
+                Targets::Synthetic(synthetic)
+            }
+        };
+        let mut steps = Vec::new();
+        for (s, entry) in test.steps.into_iter().enumerate() {
+            let at = format!("{at}.steps[{s}]");
+            if let Some(p) = name_problems(&entry.name, &format!("{at}.name"), "step", MAX_NAME) {
+                problems.push(p);
+            }
+            if steps.iter().any(|other: &Step| other.label == entry.name) {
+                problems.push(Problem::new(
+                    format!("{at}.name"),
+                    format!("step {:?} is given twice in this test", entry.name),
+                ));
+            }
+            let kinds = entry.kinds();
+            let &[kind] = kinds.as_slice() else {
+                let keys: Vec<_> = StepKind::ALL.iter().map(|(_, k)| *k).collect();
+                let message = if kinds.is_empty() {
+                    format!("say what the step does with one of: {}", keys.join(", "))
+                } else {
+                    let given: Vec<_> = kinds.iter().map(|k| k.key()).collect();
+                    format!("give one kind of step, not {}", given.join(" and "))
+                };
+                problems.push(Problem::new(at, message));
+                continue;
+            };
+            let key = kind.key();
+            let config = extended["tests"][t]["steps"][s][key].clone();
+            problems.extend(step_problems(kind, &config, &format!("{at}.{key}")));
+            steps.push(Step {
+                label: entry.name,
+                disabled: entry.disabled,
+                kind,
+                config,
+            });
+        }
+        let (retries, retry_interval) = test
+            .retries
+            .map(|r| (r.count, r.interval.unwrap_or_default()))
+            .unwrap_or_default();
+        tests.push(Test {
+            name: test.name,
+            disabled: test.disabled,
+            targets,
+            acquire_timeout: test.acquire_timeout.unwrap_or(DEFAULT_TARGET_TIMEOUT),
+            release_timeout: test.release_timeout.unwrap_or(DEFAULT_TARGET_TIMEOUT),
+            retries,
+            retry_interval,
+            steps,
+        });
+    }
+    let reporting = spec.reporting.unwrap_or_else(|| spec::ReportingSpec {
+        run_reporters: vec![
+            ReporterSpec::TargetSuccess("=100%".into()),
+            ReporterSpec::Thresholds,
+        ],
+        final_reporters: Vec::new(),
+    });
+    for (key, list) in [
+        ("run_reporters", &reporting.run_reporters),
+        ("final_reporters", &reporting.final_reporters),
+    ] {
+        for (i, reporter) in list.iter().enumerate() {
+            if let ReporterSpec::TargetSuccess(expr) = reporter
+                && let Err(e) = crate::comparison::Expression::parse(expr)
+            {
+                problems.push(Problem::new(
+                    format!("reporting.{key}[{i}].target_success"),
+                    e,
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(Job {
+            name: spec.name,
+            tags: spec.tags,
+            runs: spec.runs.unwrap_or(1),
+            run_interval: spec.run_interval.unwrap_or_default(),
+            tests,
+            run_reporters: reporting.run_reporters,
+            final_reporters: reporting.final_reporters,
+            extended,
+        })
+    } else {
+        Err(problems)
+    }
+}

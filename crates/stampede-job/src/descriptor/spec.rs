@@ -1,0 +1,223 @@
+//! The native job descriptor as written in a file: one struct per part, every field
+//! documented. These structs are what `stampede schema` prints as JSON Schema.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use stampede_api::job::Target;
+
+use crate::duration;
+use crate::schema::DurationText;
+use crate::steps::echo::EchoConfig;
+use crate::steps::exec::ExecConfig;
+use crate::steps::http::HttpStepConfig;
+use crate::steps::load::LoadStep;
+use crate::steps::sleep::SleepConfig;
+use crate::steps::wait_port::WaitPortConfig;
+
+/// A job: tests run in order, `runs` times, with reporters giving the verdict.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// `major.minor`, currently "1.0"; another major is refused. Absent means current.
+    /// (Checked on the document before it is decoded, so a newer file says so first.)
+    #[serde(default)]
+    #[allow(dead_code)]
+    #[schemars(with = "Option<String>")]
+    pub version: Option<serde_json::Value>,
+    /// The job's name (at most 64 characters).
+    pub name: String,
+    /// Tags to find the job by: letters, digits, `_` and `-`; no duplicates; a leading `_`
+    /// is reserved for the server.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// How many times to run all tests; 0 runs until cancelled (default 1).
+    #[serde(default)]
+    pub runs: Option<u32>,
+    /// How long to wait between runs (default none).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<DurationText>")]
+    pub run_interval: Option<Duration>,
+    /// The tests, run one after the other in every run.
+    pub tests: Vec<TestSpec>,
+    /// Who gives the verdict (default: `target_success: "=100%"` and `thresholds`).
+    #[serde(default)]
+    pub reporting: Option<ReportingSpec>,
+}
+
+/// A test: targets, and a pipeline of steps every target goes through on its own.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    /// The test's name (at most 32 characters, unique in the job).
+    pub name: String,
+    /// Skip this test (it is still checked).
+    #[serde(default)]
+    pub disabled: bool,
+    /// Where the targets come from (default: one target `local` on `localhost`).
+    #[serde(default)]
+    pub targets: Option<TargetsSpec>,
+    /// How long acquiring the targets may take before the job fails (default 5m).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<DurationText>")]
+    pub acquire_timeout: Option<Duration>,
+    /// How long releasing the targets may take before the job fails (default 5m).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<DurationText>")]
+    pub release_timeout: Option<Duration>,
+    /// Run the test again when a target failed.
+    #[serde(default)]
+    pub retries: Option<RetriesSpec>,
+    /// The steps, in pipeline order.
+    pub steps: Vec<StepEntry>,
+}
+
+/// Where a test's targets come from.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TargetsSpec {
+    /// These targets.
+    List(Vec<Target>),
+    /// Hosts from a CSV file of `id,fqdn,ipv4,ipv6` rows (ConTest's CSVFileTargetManager).
+    Csv(CsvTargets),
+    /// `count` generated targets, `PREFIX-1` ... `PREFIX-N`.
+    Synthetic(SyntheticTargets),
+}
+
+/// Hosts from a CSV file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsvTargets {
+    /// The file: a path (relative to the job file) or a `file://` URI.
+    pub file: String,
+    /// Fail when fewer hosts are available (default 1).
+    #[serde(default)]
+    pub min: Option<usize>,
+    /// Take at most this many hosts (default all).
+    #[serde(default)]
+    pub max: Option<usize>,
+    /// Keep only hosts whose name's first label starts with one of these.
+    #[serde(default)]
+    pub host_prefixes: Vec<String>,
+    /// Pick the hosts in random order.
+    #[serde(default)]
+    pub shuffle: bool,
+}
+
+/// Generated targets, for load and scale tests.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticTargets {
+    /// How many (at least 1).
+    pub count: u32,
+    /// Their ids are `PREFIX-1` ... (default `target`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Their host (default `127.0.0.1`).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Their URL, if any.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Retries of a test.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetriesSpec {
+    /// How many more attempts after a failed one.
+    pub count: u32,
+    /// How long to wait before each retry (default none).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<DurationText>")]
+    pub interval: Option<Duration>,
+}
+
+/// One step: a label and exactly one kind of step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepEntry {
+    /// The step's label, unique in its test (at most 32 characters).
+    pub name: String,
+    /// Skip this step: targets pass through it.
+    #[serde(default)]
+    pub disabled: bool,
+    /// HTTP load: a rate, virtual users or a ramp, with thresholds.
+    #[serde(default)]
+    pub load: Option<LoadStep>,
+    /// Run a command.
+    #[serde(default)]
+    pub exec: Option<ExecConfig>,
+    /// Wait (pausable).
+    #[serde(default)]
+    pub sleep: Option<SleepConfig>,
+    /// One HTTP request with checks.
+    #[serde(default)]
+    pub http: Option<HttpStepConfig>,
+    /// Wait until a port accepts connections.
+    #[serde(default)]
+    pub wait_port: Option<WaitPortConfig>,
+    /// Pass the target on (ConTest's `echo`).
+    #[serde(default)]
+    pub echo: Option<EchoConfig>,
+    /// Pass or fail the target at random (ConTest's `randecho`).
+    #[serde(default)]
+    pub randecho: Option<EchoConfig>,
+}
+
+impl StepEntry {
+    /// The kinds of step given (exactly one is valid).
+    pub(crate) fn kinds(&self) -> Vec<super::StepKind> {
+        use super::StepKind;
+        [
+            (StepKind::Load, self.load.is_some()),
+            (StepKind::Exec, self.exec.is_some()),
+            (StepKind::Sleep, self.sleep.is_some()),
+            (StepKind::Http, self.http.is_some()),
+            (StepKind::WaitPort, self.wait_port.is_some()),
+            (StepKind::Echo, self.echo.is_some()),
+            (StepKind::RandEcho, self.randecho.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, given)| given.then_some(kind))
+        .collect()
+    }
+}
+
+/// The reporters.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportingSpec {
+    /// Judge each run.
+    #[serde(default)]
+    pub run_reporters: Vec<ReporterSpec>,
+    /// Judge the whole job, after the last run.
+    #[serde(default)]
+    pub final_reporters: Vec<ReporterSpec>,
+}
+
+/// A reporter.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReporterSpec {
+    /// Passes when enough targets passed every step: `>=80%`, `=100%`, `>3` (ConTest's
+    /// TargetSuccess expression).
+    TargetSuccess(String),
+    /// Passes when every load step's thresholds held.
+    Thresholds,
+    /// Writes a JUnit XML file per run: one testcase per target per step.
+    Junit(FileReporter),
+    /// Writes the run's status as JSON, one file per run.
+    Json(FileReporter),
+    /// Always passes.
+    Noop,
+}
+
+/// Where a file reporter writes.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileReporter {
+    /// The file; with more than one run, `-runN` goes before its extension.
+    pub path: String,
+}

@@ -1,0 +1,368 @@
+//! Reporters: after each run, every run reporter judges the run's status, rebuilt from the
+//! events; after the last run, every final reporter judges all runs. Each verdict is stored
+//! as an event (`RunReport`, `FinalReport`) with a [`Report`] payload.
+//!
+//! * `target_success`: ConTest's TargetSuccess — per test, the share of targets that passed
+//!   every step against an expression (`>=80%`); the run passes when every test does.
+//! * `thresholds`: every load step's thresholds held (its failures exit with 99).
+//! * `junit`: writes a JUnit XML file: a suite per test, a testcase per target per step.
+//! * `json`: writes the run's status as JSON.
+//! * `noop`: always passes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use stampede_api::job::{Report, RunStatus, TestStatus, events};
+use stampede_api::{Status, Summary};
+use stampede_report::junit::{CaseOutcome, JunitCase, JunitReport, JunitSuite, to_xml};
+use stampede_store::{EventStore, JobId};
+
+use super::{Emitter, JobObserver, job_status};
+use crate::comparison::Expression;
+use crate::descriptor::spec::ReporterSpec;
+use crate::descriptor::{FileReporter, Job};
+
+/// A file a reporter wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    /// Where.
+    pub path: PathBuf,
+}
+
+/// The reporter's name as it appears in reports.
+fn name(spec: &ReporterSpec) -> &'static str {
+    match spec {
+        ReporterSpec::TargetSuccess(_) => "target_success",
+        ReporterSpec::Thresholds => "thresholds",
+        ReporterSpec::Junit(_) => "junit",
+        ReporterSpec::Json(_) => "json",
+        ReporterSpec::Noop => "noop",
+    }
+}
+
+/// The file for `run` (`None`: the whole job): `-runN` before the extension when the job
+/// has more than one run.
+fn file_for(path: &str, run: Option<u32>, job: &Job) -> PathBuf {
+    let path = Path::new(path);
+    match run {
+        Some(run) if job.runs != 1 => {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("report");
+            let name = match path.extension().and_then(|e| e.to_str()) {
+                Some(ext) => format!("{stem}-run{run}.{ext}"),
+                None => format!("{stem}-run{run}"),
+            };
+            path.with_file_name(name)
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+fn report(spec: &ReporterSpec, success: bool, data: serde_json::Value) -> Report {
+    Report {
+        reporter: name(spec).to_string(),
+        success,
+        thresholds: matches!(spec, ReporterSpec::Thresholds) && !success,
+        data,
+    }
+}
+
+/// Whether a target status counts as a success for `target_success`: no error.
+fn failures(test: &TestStatus) -> (u64, u64) {
+    let mut total = test.targets.len() as u64;
+    let mut failed = test.targets.iter().filter(|t| t.error.is_some()).count() as u64;
+    if test.acquire_error.is_some() && test.targets.is_empty() {
+        total += 1;
+        failed += 1;
+    }
+    (total - failed, total)
+}
+
+fn target_success(spec: &ReporterSpec, expr: &str, tests: &[(String, u64, u64)]) -> Report {
+    let expression = match Expression::parse(expr) {
+        Ok(e) => e,
+        Err(e) => return report(spec, false, serde_json::json!([e])),
+    };
+    let mut lines = Vec::new();
+    let mut success = !tests.is_empty();
+    for (test, passed, total) in tests {
+        match expression.evaluate(*passed, *total) {
+            Ok(verdict) if verdict.passed => {
+                lines.push(format!(
+                    "Test {test} passes success criteria: {}",
+                    verdict.text
+                ));
+            }
+            Ok(verdict) => {
+                success = false;
+                lines.push(format!(
+                    "Test {test} does not pass success criteria: {}",
+                    verdict.text
+                ));
+            }
+            Err(e) => {
+                success = false;
+                lines.push(format!("Test {test}: {e}"));
+            }
+        }
+    }
+    if tests.is_empty() {
+        lines.push("no test ran".to_string());
+    }
+    report(spec, success, serde_json::json!(lines))
+}
+
+/// Every load step's summary in these runs, as `test/step/target` and the summary.
+fn load_summaries(runs: &[&RunStatus]) -> Vec<(String, Summary)> {
+    let mut found = Vec::new();
+    for run in runs {
+        for test in &run.tests {
+            for step in &test.steps {
+                for target in &step.targets {
+                    for event in target
+                        .events
+                        .iter()
+                        .filter(|e| e.name == events::LOAD_SUMMARY)
+                    {
+                        let summary = event
+                            .payload
+                            .as_ref()
+                            .and_then(|p| serde_json::to_string(p).ok())
+                            .and_then(|p| serde_json::from_str::<Summary>(&p).ok());
+                        if let Some(summary) = summary {
+                            let name = format!("{}/{}/{}", test.name, step.label, target.target);
+                            found.push((name, summary));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+fn thresholds(spec: &ReporterSpec, runs: &[&RunStatus]) -> Report {
+    let summaries = load_summaries(runs);
+    let mut lines = Vec::new();
+    let mut count = 0;
+    for (name, summary) in &summaries {
+        count += summary.thresholds.len();
+        for t in summary.thresholds.iter().filter(|t| !t.ok) {
+            let value = t
+                .value
+                .map_or("no value".to_string(), |v| format!("{v:.3}"));
+            lines.push(format!("{name}: {} {} crossed ({value})", t.metric, t.expr));
+        }
+        if let Some(why) = &summary.stopped_early
+            && summary.status == Status::Failed
+        {
+            lines.push(format!("{name}: {why}"));
+        }
+    }
+    let success = summaries.iter().all(|(_, s)| s.status == Status::Passed);
+    if success {
+        lines.push(format!(
+            "{count} thresholds held in {} load steps",
+            summaries.len()
+        ));
+    }
+    report(spec, success, serde_json::json!(lines))
+}
+
+fn junit(job: &Job, runs: &[&RunStatus]) -> JunitReport {
+    let mut suites = Vec::new();
+    for run in runs {
+        for test in &run.tests {
+            let mut cases = Vec::new();
+            for step in &test.steps {
+                for target in &test.targets {
+                    let in_step = step.targets.iter().find(|t| t.target == target.target);
+                    let (time, outcome) = match in_step {
+                        None => (
+                            Duration::ZERO,
+                            CaseOutcome::Skipped {
+                                message: match &target.error {
+                                    Some(error) => {
+                                        format!("not reached: the target failed earlier: {error}")
+                                    }
+                                    None => "not reached".to_string(),
+                                },
+                            },
+                        ),
+                        Some(status) => {
+                            let micros = match (status.in_at_us, status.out_at_us) {
+                                (Some(a), Some(b)) => u64::try_from(b - a).unwrap_or(0),
+                                _ => 0,
+                            };
+                            let outcome = match (&status.error, status.out_at_us) {
+                                (Some(error), _) => CaseOutcome::Failed {
+                                    message: error.clone(),
+                                    kind: events::TARGET_ERR.to_string(),
+                                },
+                                (None, None) => CaseOutcome::Skipped {
+                                    message: "did not finish (paused or cancelled)".to_string(),
+                                },
+                                (None, Some(_)) => CaseOutcome::Passed,
+                            };
+                            (Duration::from_micros(micros), outcome)
+                        }
+                    };
+                    cases.push(JunitCase {
+                        classname: format!("{}.{}", test.name, target.target),
+                        name: step.label.clone(),
+                        time,
+                        outcome,
+                        output: None,
+                    });
+                }
+            }
+            let suite = if runs.len() > 1 {
+                format!("run {} / {}", run.run, test.name)
+            } else {
+                test.name.clone()
+            };
+            suites.push(JunitSuite { name: suite, cases });
+        }
+    }
+    JunitReport {
+        name: job.name.clone(),
+        suites,
+    }
+}
+
+fn write(spec: &ReporterSpec, path: &Path, text: &str) -> Report {
+    let written = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, text));
+    match written {
+        Ok(()) => report(
+            spec,
+            true,
+            serde_json::json!({"path": path.display().to_string()}),
+        ),
+        Err(e) => report(
+            spec,
+            false,
+            serde_json::json!([format!("cannot write {}: {e}", path.display())]),
+        ),
+    }
+}
+
+fn judge(spec: &ReporterSpec, job: &Job, runs: &[&RunStatus], run: Option<u32>) -> Report {
+    match spec {
+        ReporterSpec::Noop => report(
+            spec,
+            true,
+            serde_json::json!(if run.is_some() {
+                "I did nothing"
+            } else {
+                "I did nothing at the end, all good"
+            }),
+        ),
+        ReporterSpec::TargetSuccess(expr) => {
+            // Per test name, summed over the runs judged.
+            let mut tests: Vec<(String, u64, u64)> = Vec::new();
+            for test in runs.iter().flat_map(|r| &r.tests) {
+                let (passed, total) = failures(test);
+                match tests.iter_mut().find(|(name, ..)| *name == test.name) {
+                    Some(entry) => {
+                        entry.1 += passed;
+                        entry.2 += total;
+                    }
+                    None => tests.push((test.name.clone(), passed, total)),
+                }
+            }
+            target_success(spec, expr, &tests)
+        }
+        ReporterSpec::Thresholds => thresholds(spec, runs),
+        ReporterSpec::Junit(FileReporter { path }) => {
+            let path = file_for(path, run, job);
+            match to_xml(&junit(job, runs)) {
+                Ok(xml) => write(spec, &path, &xml),
+                Err(e) => report(spec, false, serde_json::json!([e.to_string()])),
+            }
+        }
+        ReporterSpec::Json(FileReporter { path }) => {
+            let path = file_for(path, run, job);
+            let text = serde_json::to_string_pretty(runs).expect("a status always serializes");
+            write(spec, &path, &(text + "\n"))
+        }
+    }
+}
+
+async fn store_reports(
+    reports: Vec<Report>,
+    name: &str,
+    emitter: &Emitter,
+    observer: &dyn JobObserver,
+) -> Result<(), String> {
+    for report in reports {
+        observer.note(&format!(
+            "{} {}: {}",
+            report.reporter,
+            if report.success { "passed" } else { "failed" },
+            report.data
+        ));
+        emitter
+            .emit(
+                name,
+                Some(serde_json::to_value(&report).expect("serializes")),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Judges run `run` with every run reporter and stores the verdicts.
+pub(super) async fn run_reports(
+    store: &Arc<dyn EventStore>,
+    job_id: JobId,
+    job: &Job,
+    run: u32,
+    emitter: &Emitter,
+    observer: &dyn JobObserver,
+) -> Result<(), String> {
+    if job.run_reporters.is_empty() {
+        return Ok(());
+    }
+    let status = job_status(store, job_id, job)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(this) = status.runs.iter().find(|r| r.run == run) else {
+        return Err(format!("run {run} has no status: its events are missing"));
+    };
+    let reports = job
+        .run_reporters
+        .iter()
+        .map(|spec| judge(spec, job, &[this], Some(run)))
+        .collect();
+    store_reports(reports, events::RUN_REPORT, emitter, observer).await
+}
+
+/// Judges the whole job with every final reporter and stores the verdicts.
+pub(super) async fn final_reports(
+    store: &Arc<dyn EventStore>,
+    job_id: JobId,
+    job: &Job,
+    emitter: &Emitter,
+    observer: &dyn JobObserver,
+) -> Result<(), String> {
+    if job.final_reporters.is_empty() {
+        return Ok(());
+    }
+    let status = job_status(store, job_id, job)
+        .await
+        .map_err(|e| e.to_string())?;
+    let runs: Vec<&RunStatus> = status.runs.iter().collect();
+    let reports = job
+        .final_reporters
+        .iter()
+        .map(|spec| judge(spec, job, &runs, None))
+        .collect();
+    store_reports(reports, events::FINAL_REPORT, emitter, observer).await
+}

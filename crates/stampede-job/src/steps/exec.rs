@@ -1,0 +1,183 @@
+//! `exec`: runs a command once per target, on this machine. Every line it prints becomes an
+//! event (`CmdStdout`, `CmdStderr`); a non-zero exit, a signal or the timeout fails the
+//! target. The command runs in its own process group, killed with the group on timeout or
+//! cancel. Its exit code and its standard output become the variables `exit_code` and
+//! `stdout`.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use stampede_api::job::events;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+
+use super::{StepCtx, StepOutcome};
+use crate::duration;
+use crate::runner::Emitter;
+
+/// The most output lines kept as events per stream; the rest are counted.
+const MAX_LINES: usize = 10_000;
+/// The most bytes of standard output kept in the `stdout` variable.
+const MAX_STDOUT_VAR: usize = 64 * 1024;
+
+/// Runs a command.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecConfig {
+    /// The program: an absolute path, or a name looked up in `PATH`.
+    pub command: String,
+    /// Its arguments (templates over the target).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables added to stampede's own.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The working directory (default: stampede's).
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// Kill the command and fail the target after this long (default: no limit).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub timeout: Option<Duration>,
+    /// Write each line of standard output as a `CmdStdout` event (default true).
+    #[serde(default = "yes")]
+    pub emit_stdout: bool,
+    /// Write each line of standard error as a `CmdStderr` event (default true).
+    #[serde(default = "yes")]
+    pub emit_stderr: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reads a stream line by line, writing up to [`MAX_LINES`] as events; returns the text
+/// (up to `keep` bytes) and the number of lines not written.
+async fn pump(
+    stream: impl AsyncRead + Unpin,
+    emitter: Option<(&Emitter, &'static str)>,
+    keep: usize,
+) -> Result<(String, usize), String> {
+    let mut lines = BufReader::new(stream).lines();
+    let (mut text, mut count, mut dropped) = (String::new(), 0, 0);
+    while let Some(line) = lines
+        .next_line()
+        .await
+        .map_err(|e| format!("cannot read the command's output: {e}"))?
+    {
+        if text.len() + line.len() < keep {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if let Some((emitter, name)) = emitter {
+            if count < MAX_LINES {
+                emitter
+                    .emit(name, Some(serde_json::json!({ "Msg": line })))
+                    .await?;
+                count += 1;
+            } else {
+                dropped += 1;
+            }
+        }
+    }
+    Ok((text, dropped))
+}
+
+pub(crate) async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, String> {
+    let mut command = Command::new(&config.command);
+    command
+        .args(&config.args)
+        .envs(&config.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = &config.dir {
+        command.current_dir(dir);
+    }
+    ctx.emitter
+        .emit(
+            events::CMD_START,
+            Some(
+                serde_json::json!({"Path": config.command, "Args": config.args, "Dir": config.dir}),
+            ),
+        )
+        .await?;
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return Ok(StepOutcome::Failed(format!(
+                "cannot start {:?}: {e}",
+                config.command
+            )));
+        }
+    };
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let out = pump(
+        stdout,
+        config
+            .emit_stdout
+            .then_some((ctx.emitter, events::CMD_STDOUT)),
+        MAX_STDOUT_VAR,
+    );
+    let err = pump(
+        stderr,
+        config
+            .emit_stderr
+            .then_some((ctx.emitter, events::CMD_STDERR)),
+        0,
+    );
+    let ended = async {
+        let (out, err) = tokio::join!(out, err);
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| format!("cannot wait for {:?}: {e}", config.command));
+        (out, err, status)
+    };
+    let limit = async {
+        match config.timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    let (out, err, status) = tokio::select! {
+        ended = ended => ended,
+        () = limit => return Ok(StepOutcome::Failed(format!(
+            "{:?} did not end within {} and was killed",
+            config.command,
+            humantime::format_duration(config.timeout.unwrap_or_default())
+        ))),
+        () = ctx.cancel.cancelled() => return Ok(StepOutcome::Failed(format!("{:?} was killed: the job was cancelled", config.command))),
+    };
+    let ((stdout, out_dropped), (_, err_dropped)) = (out?, err?);
+    let status = status?;
+    ctx.emitter
+        .emit(
+            events::CMD_END,
+            Some(serde_json::json!({"ExitCode": status.code(), "DroppedLines": out_dropped + err_dropped})),
+        )
+        .await?;
+    match status.code() {
+        Some(0) => Ok(StepOutcome::Passed(BTreeMap::from([
+            ("exit_code".to_string(), serde_json::json!(0)),
+            (
+                "stdout".to_string(),
+                serde_json::Value::String(stdout.trim_end().to_string()),
+            ),
+        ]))),
+        Some(code) => Ok(StepOutcome::Failed(format!(
+            "{:?} exited with status {code}",
+            config.command
+        ))),
+        None => Ok(StepOutcome::Failed(format!(
+            "{:?} was killed by a signal ({status})",
+            config.command
+        ))),
+    }
+}

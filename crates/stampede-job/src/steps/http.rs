@@ -1,0 +1,111 @@
+//! `http`: one request with checks, per target. It goes through the load step's engine (one
+//! virtual user, one iteration), so a single request and a load test share one execution
+//! path; the request's failure kind (`connect`, `timeout`, `status 503`, `check`) is the
+//! target's error.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::load::{LoadStep, RunControl, run_load};
+use super::{StepCtx, StepOutcome};
+use crate::duration;
+
+/// Sends one HTTP request and checks the answer.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStepConfig {
+    /// Absolute URL (a template, e.g. `{{ target.url }}/health`).
+    pub url: String,
+    /// Method (default GET).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Accepted statuses (default 200-399).
+    #[serde(default)]
+    pub status: Vec<u16>,
+    /// Text the body must contain.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// Timeout (default 60s).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub timeout: Option<Duration>,
+    /// Use HTTP/2.
+    #[serde(default)]
+    pub http2: bool,
+    /// Accept any TLS certificate.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+impl HttpStepConfig {
+    /// The one-request load step this is.
+    pub(crate) fn as_load(&self) -> LoadStep {
+        LoadStep {
+            url: Some(self.url.clone()),
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            status: self.status.clone(),
+            body_contains: self.body_contains.clone(),
+            vus: Some(1),
+            iterations: Some(1),
+            duration: Some(
+                self.timeout.unwrap_or(Duration::from_secs(60)) + Duration::from_secs(1),
+            ),
+            connections: Some(1),
+            threads: Some(1),
+            http2: self.http2,
+            insecure: self.insecure,
+            timeout: self.timeout,
+            ..LoadStep::default()
+        }
+    }
+}
+
+pub(crate) async fn run(config: &HttpStepConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, String> {
+    let settings = match config.as_load().settings() {
+        Ok(settings) => settings,
+        Err(problems) => return Ok(StepOutcome::Failed(problems.join("; "))),
+    };
+    let control = RunControl::default();
+    let cancel = ctx.cancel.clone();
+    let stop = control.abort.clone();
+    let watch = tokio::task::spawn_local(async move {
+        cancel.cancelled().await;
+        stop.cancel();
+    });
+    let result = run_load(&settings, &control, &mut ()).await;
+    watch.abort();
+    let result = result.map_err(|e| format!("http step {:?}: {e}", ctx.label))?;
+    let summary = result.summary();
+    let method = config.method.as_deref().unwrap_or("GET");
+    if summary.requests.ok == 1 {
+        return Ok(StepOutcome::Passed(BTreeMap::from([(
+            "latency_ms".to_string(),
+            serde_json::json!(summary.latency_ms.response.max),
+        )])));
+    }
+    let why = if summary.failures.is_empty() {
+        "no answer (cancelled)".to_string()
+    } else {
+        summary
+            .failures
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(StepOutcome::Failed(format!(
+        "{method} {}: {why}",
+        config.url
+    )))
+}

@@ -1,0 +1,386 @@
+//! `run`, `validate` and `schema`: a job descriptor through the job runner, with a store,
+//! signals (pause with a store, cancel without), the summary, reports and the exit code.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use stampede_api::job::{JobState, JobStatus, PausePayload, events};
+use stampede_api::{RunSummary, SUMMARY_SCHEMA, Status, StepSummary, Summary};
+use stampede_core::ExitCode as Code;
+use stampede_job::runner::{self, JobControl, JobObserver, JobOutcome};
+use stampede_job::{FileReporterSpec, Job, Observer, ReporterSpec};
+use stampede_store::{EventQuery, EventStore};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::Failed;
+use crate::cli::{RunArgs, ValidateArgs};
+use crate::progress::Lines;
+
+/// Prints progress and load summaries as the job goes, and keeps the load summaries.
+struct Terminal {
+    progress: bool,
+}
+
+impl JobObserver for Terminal {
+    fn load(&self, step: &str, target: &str) -> Box<dyn Observer> {
+        eprintln!("step {step} on {target}");
+        Box::new(Lines {
+            enabled: self.progress,
+        })
+    }
+
+    fn load_done(&self, step: &str, target: &str, summary: &Summary) {
+        print!(
+            "{}",
+            stampede_report::render(&format!("{step} on {target}"), summary)
+        );
+    }
+
+    fn note(&self, message: &str) {
+        eprintln!("{message}");
+    }
+}
+
+fn read_job(file: &Path) -> Result<(Job, String), Failed> {
+    let path = file.display().to_string();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failed::config(format!("cannot read the job file {path}: {e}")))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let job = Job::parse(&text, &path, base).map_err(|e| Failed::config(e.to_string()))?;
+    Ok((job, text))
+}
+
+pub(crate) fn validate(args: ValidateArgs) -> Result<Code, Failed> {
+    let (job, _) = read_job(&args.file)?;
+    let steps = job.tests.iter().map(|t| t.steps.len()).sum::<usize>();
+    println!(
+        "{}: valid: job {:?}, {} test{}, {steps} step{}",
+        args.file.display(),
+        job.name,
+        job.tests.len(),
+        if job.tests.len() == 1 { "" } else { "s" },
+        if steps == 1 { "" } else { "s" },
+    );
+    Ok(Code::Passed)
+}
+
+pub(crate) fn schema() -> Result<Code, Failed> {
+    println!("{}", stampede_job::job_schema());
+    Ok(Code::Passed)
+}
+
+/// The latest pause payload of a paused job.
+async fn pause_payload(store: &Arc<dyn EventStore>, id: u64) -> Result<PausePayload, Failed> {
+    let events = store
+        .events(&EventQuery {
+            job_id: id,
+            names: vec![JobState::Paused.event().to_string()],
+            ..EventQuery::default()
+        })
+        .await
+        .map_err(|e| Failed::other(e.to_string()))?;
+    let event = events.last().ok_or_else(|| {
+        Failed::config(format!(
+            "job {id} was never paused: there is nothing to resume"
+        ))
+    })?;
+    let payload = event.payload.as_deref().unwrap_or("null");
+    serde_json::from_str(payload)
+        .map_err(|e| Failed::other(format!("job {id}: its pause payload cannot be read: {e}")))
+}
+
+/// Signals: the first SIGINT or SIGTERM pauses the job when it can be resumed (a store was
+/// given) and cancels it otherwise; the second cancels.
+fn watch_signals(control: &JobControl, store: &Arc<dyn EventStore>, id: u64, pausable: bool) {
+    let control = control.clone();
+    let store = store.clone();
+    tokio::task::spawn_local(async move {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let mut first = true;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if first && pausable {
+                eprintln!(
+                    "pausing job {id}: steps in flight finish, sleeps stop; signal again to cancel"
+                );
+                control.pause.cancel();
+            } else {
+                eprintln!("cancelling job {id}");
+                if runner::record_cancelling(&store, id).await.is_err() {
+                    eprintln!("cannot record the cancel in the store");
+                }
+                control.cancel.cancel();
+                return;
+            }
+            first = false;
+        }
+    });
+}
+
+pub(crate) fn run(args: RunArgs) -> Result<Code, Failed> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::other(format!("cannot start the runtime: {e}")))?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, run_async(args))
+}
+
+async fn run_async(args: RunArgs) -> Result<Code, Failed> {
+    let url = args.store.clone().unwrap_or_else(|| "memory:".to_string());
+    let store = stampede_store::open(&url)
+        .await
+        .map_err(|e| Failed::config(format!("--store {url}: {e}")))?;
+    let (id, mut job, resume) = match (args.resume, &args.file) {
+        (Some(id), _) => {
+            if args.store.is_none() {
+                return Err(Failed::config(
+                    "--resume needs the store the job was paused in: add --store sqlite://PATH or --store postgres://...",
+                ));
+            }
+            let record = store
+                .job(id)
+                .await
+                .map_err(|e| Failed::other(e.to_string()))?
+                .ok_or_else(|| Failed::config(format!("job {id} is not in the store {url}")))?;
+            if record.state != JobState::Paused.name() {
+                return Err(Failed::config(format!(
+                    "job {id} is {}, not paused: only a paused job can be resumed",
+                    record.state
+                )));
+            }
+            let job = Job::from_extended(&record.extended_descriptor)
+                .map_err(|e| Failed::other(format!("job {id}: {e}")))?;
+            let payload = pause_payload(&store, id).await?;
+            eprintln!("resuming job {id} ({}) at run {}", job.name, payload.run);
+            (id, job, Some(payload))
+        }
+        (None, Some(file)) => {
+            let (job, text) = read_job(file)?;
+            let requestor = std::env::var("USER").unwrap_or_else(|_| "stampede".into());
+            let id = runner::submit(&store, &job, &text, &requestor, "local")
+                .await
+                .map_err(|e| Failed::other(e.to_string()))?;
+            (id, job, None)
+        }
+        (None, None) => {
+            return Err(Failed::config(
+                "give a job file (stampede run FILE) or a job to resume (--store URL --resume ID)",
+            ));
+        }
+    };
+    if let Some(path) = &args.junit {
+        job.run_reporters
+            .push(ReporterSpec::Junit(FileReporterSpec {
+                path: path.display().to_string(),
+            }));
+    }
+    let control = JobControl::default();
+    watch_signals(&control, &store, id, args.store.is_some());
+    let terminal = Terminal {
+        progress: !args.no_progress,
+    };
+    let outcome = runner::run_job(store.clone(), id, &job, resume, &control, &terminal)
+        .await
+        .map_err(|e| Failed::other(e.to_string()))?;
+    let status = runner::job_status(&store, id, &job)
+        .await
+        .map_err(|e| Failed::other(e.to_string()))?;
+    print!("{}", render_status(&status));
+    let code = exit_code(&outcome, &status);
+    match &outcome {
+        JobOutcome::Paused(_) => {
+            eprintln!("job {id} paused; resume it with: stampede run --store {url} --resume {id}")
+        }
+        JobOutcome::Failed(why) => eprintln!("error: {why}"),
+        JobOutcome::Cancelled => eprintln!("job {id} cancelled"),
+        JobOutcome::Completed => {}
+    }
+    if let Some(path) = &args.summary_json {
+        let summary = RunSummary {
+            schema: SUMMARY_SCHEMA.into(),
+            status: if code == Code::Passed {
+                Status::Passed
+            } else {
+                Status::Failed
+            },
+            name: job.name.clone(),
+            job_id: Some(id),
+            state: Some(status.state),
+            steps: load_steps(&status),
+            skipped: skipped(&status),
+            runs: status.runs.clone(),
+            final_reports: status.final_reports.clone(),
+        };
+        write_json(path, &summary)?;
+    }
+    Ok(code)
+}
+
+/// Every load step's summary, from the `LoadSummary` events.
+fn load_steps(status: &JobStatus) -> Vec<StepSummary> {
+    let mut steps = Vec::new();
+    for run in &status.runs {
+        for test in &run.tests {
+            for step in &test.steps {
+                for target in &step.targets {
+                    for event in target
+                        .events
+                        .iter()
+                        .filter(|e| e.name == events::LOAD_SUMMARY)
+                    {
+                        let summary = event
+                            .payload
+                            .as_ref()
+                            .and_then(|p| serde_json::to_string(p).ok())
+                            .and_then(|p| serde_json::from_str::<Summary>(&p).ok());
+                        if let Some(summary) = summary {
+                            steps.push(StepSummary {
+                                name: format!("{}/{}", test.name, step.label),
+                                target: Some(target.target.clone()),
+                                summary,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    steps
+}
+
+/// Steps some acquired target never entered, as `test/step`.
+fn skipped(status: &JobStatus) -> Vec<String> {
+    let mut skipped = Vec::new();
+    for run in &status.runs {
+        for test in &run.tests {
+            for step in &test.steps {
+                let name = format!("{}/{}", test.name, step.label);
+                if step.targets.len() < test.targets.len() && !skipped.contains(&name) {
+                    skipped.push(name);
+                }
+            }
+        }
+    }
+    skipped
+}
+
+/// 0 when the job completed and every reporter passed; 99 when a thresholds verdict failed;
+/// 97 when another verdict failed or the job failed; 105 when a signal paused or cancelled it.
+fn exit_code(outcome: &JobOutcome, status: &JobStatus) -> Code {
+    match outcome {
+        JobOutcome::Failed(_) => Code::RunFailed,
+        JobOutcome::Paused(_) | JobOutcome::Cancelled => Code::Interrupted,
+        JobOutcome::Completed => {
+            let reports = status
+                .runs
+                .iter()
+                .flat_map(|r| &r.reports)
+                .chain(&status.final_reports);
+            let failed: Vec<_> = reports.filter(|r| !r.success).collect();
+            if failed.iter().any(|r| r.thresholds) {
+                Code::ThresholdsCrossed
+            } else if failed.is_empty() {
+                Code::Passed
+            } else {
+                Code::RunFailed
+            }
+        }
+    }
+}
+
+/// The job's status as text: per run, each test's targets and where they ended, then the
+/// reporters' verdicts.
+fn render_status(status: &JobStatus) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\njob {} ({}): {}",
+        status.job_id,
+        status.name,
+        status.state.name()
+    );
+    if let Some(error) = &status.error {
+        let _ = writeln!(out, "  error: {error}");
+    }
+    for run in &status.runs {
+        let _ = writeln!(out, "run {}", run.run);
+        for test in &run.tests {
+            let passed = test.targets.iter().filter(|t| t.error.is_none()).count();
+            let _ = writeln!(
+                out,
+                "  test {} (attempt {}): {passed}/{} targets passed",
+                test.name,
+                test.attempt + 1,
+                test.targets.len()
+            );
+            if let Some(error) = &test.acquire_error {
+                let _ = writeln!(out, "    cannot acquire targets: {error}");
+            }
+            for target in &test.targets {
+                let at = target.step.as_deref().unwrap_or("-");
+                match &target.error {
+                    Some(error) => {
+                        let _ = writeln!(out, "    ✗ {} at {at}: {error}", target.target);
+                    }
+                    None if target.out_at_us.is_some() => {
+                        let _ = writeln!(out, "    ✓ {} (last step {at})", target.target);
+                    }
+                    None => {
+                        let _ = writeln!(out, "    … {} (in {at})", target.target);
+                    }
+                }
+            }
+        }
+        for report in &run.reports {
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                if report.success { "✓" } else { "✗" },
+                report.reporter,
+                report_text(&report.data)
+            );
+        }
+    }
+    for report in &status.final_reports {
+        let _ = writeln!(
+            out,
+            "final {} {}: {}",
+            if report.success { "✓" } else { "✗" },
+            report.reporter,
+            report_text(&report.data)
+        );
+    }
+    out
+}
+
+fn report_text(data: &serde_json::Value) -> String {
+    match data {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(lines) => lines
+            .iter()
+            .map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), Failed> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failed::other(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| {
+        Failed::other(format!(
+            "cannot write the summary to {}: {e}",
+            path.display()
+        ))
+    })
+}
