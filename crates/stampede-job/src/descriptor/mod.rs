@@ -251,9 +251,7 @@ impl Job {
             value
         };
         check_version(&value, path)?;
-        let spec = decode_pieces(&value).map_err(located)?;
-        let job = build(spec, value, base_dir).map_err(located)?;
-        Ok(job)
+        decode_and_build(value, base_dir).map_err(located)
     }
 
     /// Rebuilds a job from its extended descriptor (as stored).
@@ -269,8 +267,7 @@ impl Job {
                 .map(|p| format!("{}: {}", p.path, p.message))
                 .collect(),
         };
-        let spec = decode_pieces(&value).map_err(invalid)?;
-        build(spec, value, Path::new("/")).map_err(invalid)
+        decode_and_build(value, Path::new("/")).map_err(invalid)
     }
 
     /// The enabled load steps with their `test/step` names (for `stampede validate`).
@@ -316,11 +313,41 @@ fn check_version(value: &Value, path: &str) -> Result<(), DescriptorError> {
     Ok(())
 }
 
-/// Decodes the job, test by test and step by step, so every structural problem is found.
-fn decode_pieces(value: &Value) -> Result<JobSpec, Vec<Problem>> {
+/// What decoding piece by piece found.
+struct Decoded {
+    /// The job, with every step or reporter that did not decode replaced by a stand-in.
+    spec: JobSpec,
+    /// The document the spec was decoded from (the stand-ins included).
+    value: Value,
+    /// The structural problems.
+    problems: Vec<Problem>,
+    /// Paths of the stand-ins: their own checks would only repeat the problem.
+    replaced: Vec<String>,
+}
+
+impl Decoded {
+    /// Whether `problem` is about a stand-in.
+    fn about_a_stand_in(&self, problem: &Problem) -> bool {
+        self.replaced.iter().any(|prefix| {
+            problem
+                .path
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| {
+                    rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+                })
+        })
+    }
+}
+
+/// Decodes the job test by test and step by step, so every structural problem is found; a
+/// step or reporter that does not decode is replaced by a stand-in so that the rules can
+/// still be checked on everything else. A test or the job itself that does not decode
+/// stops there.
+fn decode_pieces(value: &Value) -> Result<Decoded, Vec<Problem>> {
     let mut problems = Vec::new();
+    let mut replaced = Vec::new();
+    let mut repaired = value.clone();
     if let Value::Object(top) = value {
-        // Every test without its steps, every step on its own, every reporter on its own.
         let mut shell = top.clone();
         if let Some(Value::Array(tests)) = top.get("tests") {
             let mut hollow = Vec::new();
@@ -328,9 +355,18 @@ fn decode_pieces(value: &Value) -> Result<JobSpec, Vec<Problem>> {
                 let mut test = test.clone();
                 if let Some(Value::Array(steps)) = test.get("steps").cloned() {
                     for (s, step) in steps.iter().enumerate() {
-                        if let Err(p) = decode::<StepEntry>(step, &format!("tests[{t}].steps[{s}]"))
-                        {
+                        let at = format!("tests[{t}].steps[{s}]");
+                        if let Err(p) = decode::<StepEntry>(step, &at) {
                             problems.push(p);
+                            let name = step.get("name").cloned().unwrap_or(Value::Null);
+                            let name = if name.is_string() {
+                                name
+                            } else {
+                                Value::String(format!("step {s}"))
+                            };
+                            repaired["tests"][t]["steps"][s] =
+                                serde_json::json!({"name": name, "echo": {"text": ""}});
+                            replaced.push(at);
                         }
                     }
                     test["steps"] = Value::Array(Vec::new());
@@ -347,10 +383,11 @@ fn decode_pieces(value: &Value) -> Result<JobSpec, Vec<Problem>> {
             for key in ["run_reporters", "final_reporters"] {
                 if let Some(Value::Array(list)) = reporting.get(key) {
                     for (i, reporter) in list.iter().enumerate() {
-                        if let Err(p) =
-                            decode::<ReporterSpec>(reporter, &format!("reporting.{key}[{i}]"))
-                        {
+                        let at = format!("reporting.{key}[{i}]");
+                        if let Err(p) = decode::<ReporterSpec>(reporter, &at) {
                             problems.push(p);
+                            repaired["reporting"][key][i] = Value::String("noop".into());
+                            replaced.push(at);
                         }
                     }
                     hollow.insert(key.into(), Value::Array(Vec::new()));
@@ -362,10 +399,34 @@ fn decode_pieces(value: &Value) -> Result<JobSpec, Vec<Problem>> {
             problems.push(p);
         }
     }
-    if !problems.is_empty() {
+    if problems.len() > replaced.len() {
+        // A test or the job did not decode: nothing more can be checked.
         return Err(problems);
     }
-    decode::<JobSpec>(value, "").map_err(|p| vec![p])
+    let spec = decode::<JobSpec>(&repaired, "").map_err(|p| {
+        let mut all = problems.clone();
+        all.push(p);
+        all
+    })?;
+    Ok(Decoded {
+        spec,
+        value: repaired,
+        problems,
+        replaced,
+    })
+}
+
+/// Decodes and checks a job: every problem, structural or not, at once.
+fn decode_and_build(value: Value, base_dir: &Path) -> Result<Job, Vec<Problem>> {
+    let decoded = decode_pieces(&value)?;
+    if decoded.problems.is_empty() {
+        return build(decoded.spec, value, base_dir);
+    }
+    let mut problems = decoded.problems.clone();
+    if let Err(more) = build(decoded.spec.clone(), decoded.value.clone(), base_dir) {
+        problems.extend(more.into_iter().filter(|p| !decoded.about_a_stand_in(p)));
+    }
+    Err(problems)
 }
 
 fn is_identifier_char(c: char) -> bool {
@@ -498,7 +559,7 @@ pub(crate) fn render(config: &Value, target: &Target, vars: &Vars) -> Result<Val
     Ok(value)
 }
 
-fn build(spec: JobSpec, extended: Value, base_dir: &Path) -> Result<Job, Vec<Problem>> {
+fn build(spec: JobSpec, mut extended: Value, base_dir: &Path) -> Result<Job, Vec<Problem>> {
     let mut problems = Vec::new();
     if let Some(p) = name_problems(&spec.name, "name", "job", MAX_JOB_NAME) {
         problems.push(p);
@@ -560,6 +621,9 @@ fn build(spec: JobSpec, extended: Value, base_dir: &Path) -> Result<Job, Vec<Pro
                     .unwrap_or(&csv.file)
                     .to_string();
                 csv.file = base_dir.join(file).display().to_string();
+                // The stored descriptor keeps the resolved path: a resumed job may run
+                // from another directory.
+                extended["tests"][t]["targets"]["csv"]["file"] = Value::String(csv.file.clone());
                 if let (Some(min), Some(max)) = (csv.min, csv.max)
                     && min > max
                 {
@@ -670,5 +734,110 @@ fn build(spec: JobSpec, extended: Value, base_dir: &Path) -> Result<Job, Vec<Pro
         })
     } else {
         Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Job, String> {
+        Job::parse(text, "job.yaml", Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_foundation_job_file_is_still_valid() {
+        let job = parse(include_str!("../../../../examples/smoke.yaml")).unwrap();
+        let steps: Vec<_> = job.step_names().collect();
+        assert_eq!(steps, ["api/ramp", "api/mixed"]);
+        assert_eq!(job.runs, 1);
+        let Targets::List(targets) = &job.tests[0].targets else {
+            panic!("one implicit target")
+        };
+        assert_eq!(targets[0].id, "local");
+        assert_eq!(
+            job.run_reporters,
+            [
+                ReporterSpec::TargetSuccess("=100%".into()),
+                ReporterSpec::Thresholds
+            ]
+        );
+    }
+
+    #[test]
+    fn versions() {
+        let body = "name: j\ntests: [{name: t, steps: [{name: s, echo: {text: x}}]}]\n";
+        for ok in ["", "version: '1.0'\n", "version: 1.0\n"] {
+            parse(&format!("{ok}{body}")).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let err = parse(&format!("version: '2.0'\n{body}")).unwrap_err();
+        assert!(err.contains("version \"2.0\" is not supported"), "{err}");
+        let err = parse(&format!("version: '1.1'\n{body}")).unwrap_err();
+        assert!(err.contains("version \"1.1\" is not supported"), "{err}");
+        let err = parse(&format!("version: 'one'\n{body}")).unwrap_err();
+        assert!(err.contains("is not major.minor"), "{err}");
+    }
+
+    #[test]
+    fn yaml_syntax_errors_have_line_and_column() {
+        let err = parse("name: j\ntests:\n  - name: t\n   steps: [\n").unwrap_err();
+        assert!(err.contains("line") || err.contains(":4:"), "{err}");
+    }
+
+    #[test]
+    fn structural_and_rule_problems_come_together() {
+        let err = parse(
+            "name: j\ntests:\n  - name: t\n    steps:\n      - name: a\n        load: { url: 'http://x/', rate: 0, duration: 1s }\n      - name: b\n        sleep: { duration: 1s, extra: 1 }\n      - name: b\n        echo: { text: '{{ .Nope }}' }\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("4 problems"), "{err}");
+        assert!(
+            err.contains("tests[0].steps[0].load.rate: must be positive (line 6"),
+            "{err}"
+        );
+        assert!(
+            err.contains("tests[0].steps[1].sleep.extra: unknown field `extra`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("tests[0].steps[2].name: step \"b\" is given twice"),
+            "{err}"
+        );
+        assert!(
+            err.contains("tests[0].steps[2].echo.text: unknown field .Nope"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_extended_descriptor_rebuilds_the_same_job() {
+        let job = parse(
+            "name: j\nruns: 0\nrun_interval: 2s\ntags: [a]\ntests:\n  - name: t\n    targets: { synthetic: { count: 2 } }\n    retries: { count: 2, interval: 1s }\n    steps:\n      - name: s\n        exec: { command: echo, args: ['{{ target.id }}'] }\n",
+        )
+        .unwrap();
+        let again = Job::from_extended(&job.extended.to_string()).unwrap();
+        assert_eq!(again.runs, 0);
+        assert_eq!(again.run_interval, Duration::from_secs(2));
+        assert_eq!(again.tests[0].retries, 2);
+        assert_eq!(again.tests[0].steps[0].config, job.tests[0].steps[0].config);
+    }
+
+    #[test]
+    fn csv_paths_are_resolved_from_the_job_file_and_kept_resolved() {
+        let job = Job::parse(
+            "name: j\ntests:\n  - name: t\n    targets: { csv: { file: hosts.csv } }\n    steps: [{ name: s, echo: { text: x } }]\n",
+            "dir/job.yaml",
+            Path::new("/srv/jobs"),
+        )
+        .unwrap();
+        let Targets::Csv(csv) = &job.tests[0].targets else {
+            panic!()
+        };
+        assert_eq!(csv.file, "/srv/jobs/hosts.csv");
+        let again = Job::from_extended(&job.extended.to_string()).unwrap();
+        let Targets::Csv(csv) = &again.tests[0].targets else {
+            panic!()
+        };
+        assert_eq!(csv.file, "/srv/jobs/hosts.csv");
     }
 }

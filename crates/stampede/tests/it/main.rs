@@ -6,6 +6,8 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+mod jobs;
+
 const BIN: &str = env!("CARGO_BIN_EXE_stampede");
 
 /// A `stampede sut` child process, killed on drop.
