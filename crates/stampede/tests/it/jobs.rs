@@ -116,16 +116,17 @@ reporting:
     }
 }
 
-/// Every event of job 1 in the SQLite store at `url`, as (name, run, test, step, target).
-fn stored_events(
-    url: &str,
-) -> Vec<(
+/// An event's name, run, test, step and target.
+type Stored = (
     String,
     Option<u32>,
     Option<String>,
     Option<String>,
     Option<String>,
-)> {
+);
+
+/// Every event of job 1 in the SQLite store at `url`, as (name, run, test, step, target).
+fn stored_events(url: &str) -> Vec<Stored> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -259,13 +260,7 @@ tests:
         .unwrap();
     interrupted.remove(second_start);
     interrupted.retain(|e| e.0 != "JobStatePaused");
-    let count = |events: &[(
-        String,
-        Option<u32>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )]| {
+    let count = |events: &[Stored]| {
         let mut counts = BTreeMap::new();
         for e in events {
             *counts.entry(format!("{e:?}")).or_insert(0) += 1;
