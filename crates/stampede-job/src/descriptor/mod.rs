@@ -765,6 +765,15 @@ mod tests {
     }
 
     #[test]
+    fn the_examples_are_valid() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        for name in ["mixed.yaml", "contest-literal.json"] {
+            let text = std::fs::read_to_string(examples.join(name)).unwrap();
+            Job::parse(&text, name, &examples).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
     fn versions() {
         let body = "name: j\ntests: [{name: t, steps: [{name: s, echo: {text: x}}]}]\n";
         for ok in ["", "version: '1.0'\n", "version: 1.0\n"] {
