@@ -23,21 +23,28 @@ use crate::timer::{RESOLUTION, Timer};
 /// Below that rate it sleeps on the timerfd until each tick is due.
 const SPIN_HORIZON: std::time::Duration = std::time::Duration::from_micros(1000);
 
-/// Ticks until the arrivals run out or `stop` is cancelled. Every due tick either starts a
-/// call (a local task) or is dropped with its reason; none is queued or sent twice.
+/// Ticks until the arrivals run out, a tick would be due after `end`, or `stop` is
+/// cancelled. Every due tick either starts a call (a local task) or is dropped with its
+/// reason; none is queued or sent twice. A tick due exactly at `end` is part of the
+/// schedule, so a run of rate r for d seconds schedules r × d calls.
 pub(crate) async fn run<A: Action>(
     shared: &Rc<Shared<A>>,
     tracker: &TaskTracker,
     mut arrivals: Arrivals,
     start: Instant,
+    end: Option<Instant>,
     stop: &CancellationToken,
 ) -> std::io::Result<()> {
     let mut timer = Timer::new()?;
+    let past_end = |due: Instant| end.is_some_and(|end| due > end);
     while let Some(next) = arrivals.peek() {
         // An intended start past what an Instant holds ends the schedule.
         let Some(due) = start.checked_add(next.offset) else {
             return Ok(());
         };
+        if past_end(due) {
+            return Ok(());
+        }
         let until_due = due.saturating_duration_since(Instant::now());
         if until_due > SPIN_HORIZON {
             tokio::select! {
@@ -62,7 +69,7 @@ pub(crate) async fn run<A: Action>(
             let Some(due) = start.checked_add(arrival.offset) else {
                 break;
             };
-            if due > now {
+            if due > now || past_end(due) {
                 break;
             }
             arrivals.advance();

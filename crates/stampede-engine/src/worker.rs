@@ -309,14 +309,20 @@ impl<A: Action> Worker<A> {
         ctx: &WorkCtx,
         plan: &Plan,
     ) -> Result<WorkReport, WorkError> {
-        let deadline = ctx.deadline.map(|deadline| {
-            let stop = ctx.stop.clone();
+        let stop = ctx.stop.child_token();
+        // At the deadline `ctx.stop` is cancelled (which, as in pusher, also ends the calls in
+        // flight when there is no separate abort token). The open model ends its schedule at
+        // the deadline by itself, so that a tick due exactly then is sent whichever timer
+        // fires first; its deadline timer starts once the ticks are done.
+        let expire = |deadline: Instant| {
+            let token = ctx.stop.clone();
             tokio::task::spawn_local(async move {
                 tokio::time::sleep_until(deadline.into()).await;
-                stop.cancel();
+                token.cancel();
             })
-        });
-        let stop = ctx.stop.child_token();
+        };
+        let closed = matches!(plan.schedule, Schedule::ConstantVus { .. });
+        let mut deadline = ctx.deadline.filter(|_| closed).map(expire);
         let channel_capacity = match &plan.schedule {
             Schedule::ConstantVus { vus, .. } => vus.saturating_mul(2),
             other => (other.peak_rate().unwrap_or(1.0) * 2.0).ceil() as u64,
@@ -333,7 +339,12 @@ impl<A: Action> Worker<A> {
         let tracker = TaskTracker::new();
         let start = plan.start.unwrap_or_else(Instant::now);
         let outcome = match Arrivals::new(&plan.schedule, plan.segment) {
-            Some(arrivals) => open::run(&shared, &tracker, arrivals, start, &stop).await,
+            Some(arrivals) => {
+                let ticked =
+                    open::run(&shared, &tracker, arrivals, start, ctx.deadline, &stop).await;
+                deadline = ctx.deadline.map(expire);
+                ticked
+            }
             None => {
                 let Schedule::ConstantVus { vus, iterations } = plan.schedule else {
                     unreachable!("only the closed model has no arrivals")

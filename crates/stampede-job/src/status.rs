@@ -179,7 +179,7 @@ impl Fold<'_> {
         if state.is_final() {
             self.ended_at_us = Some(event.emitted_at_us);
         }
-        if state == JobState::Failed {
+        if matches!(state, JobState::Failed | JobState::PauseFailed) {
             let text = event.payload.unwrap_or_default();
             let error = serde_json::from_str::<FailedPayload>(&text).map_or(text, |p| p.err);
             self.error = Some(error);
@@ -761,4 +761,46 @@ mod tests {
         log.0[1].job_id = JOB + 1;
         assert_eq!(log.rebuild(&[]).state, JobState::Started);
     }
+}
+
+/// A load step's summary on one target, as its `LoadSummary` event recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadStepSummary {
+    /// The test.
+    pub test: String,
+    /// The step's label.
+    pub step: String,
+    /// The target.
+    pub target: String,
+    /// What the load step did.
+    pub summary: stampede_api::Summary,
+}
+
+/// Every load step's summary in `runs`, in run, test, step and target order. A payload that
+/// is not a summary is skipped (the event is still in the status).
+pub fn load_summaries<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<LoadStepSummary> {
+    let mut found = Vec::new();
+    for run in runs {
+        for test in &run.tests {
+            for step in &test.steps {
+                for target in &step.targets {
+                    let summaries = target
+                        .events
+                        .iter()
+                        .filter(|e| e.name == stampede_api::job::events::LOAD_SUMMARY)
+                        .filter_map(|e| e.payload.as_ref())
+                        .filter_map(|p| serde_json::from_str(p.get()).ok());
+                    for summary in summaries {
+                        found.push(LoadStepSummary {
+                            test: test.name.clone(),
+                            step: step.label.clone(),
+                            target: target.target.clone(),
+                            summary,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    found
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use stampede_api::job::{JobState, JobStatus, PausePayload, events};
+use stampede_api::job::{JobState, JobStatus, PausePayload};
 use stampede_api::{RunSummary, SUMMARY_SCHEMA, Status, StepSummary, Summary};
 use stampede_core::ExitCode as Code;
 use stampede_job::runner::{self, JobControl, JobObserver, JobOutcome};
@@ -45,8 +45,11 @@ fn read_job(file: &Path) -> Result<(Job, String), Failed> {
     let path = file.display().to_string();
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failed::config(format!("cannot read the job file {path}: {e}")))?;
-    let base = file.parent().unwrap_or(Path::new("."));
-    let job = Job::parse(&text, &path, base).map_err(|e| Failed::config(e.to_string()))?;
+    // Files the job names (CSV targets, ConTest's URI steps) are found from the job file's
+    // directory, made absolute so that a resumed job finds them from anywhere.
+    let base = std::path::absolute(file.parent().unwrap_or(Path::new(".")))
+        .map_err(|e| Failed::other(format!("cannot resolve the directory of {path}: {e}")))?;
+    let job = Job::parse(&text, &path, &base).map_err(|e| Failed::config(e.to_string()))?;
     Ok((job, text))
 }
 
@@ -90,8 +93,13 @@ async fn pause_payload(store: &Arc<dyn EventStore>, id: u64) -> Result<PausePayl
 }
 
 /// Signals: the first SIGINT or SIGTERM pauses the job when it can be resumed (a store was
-/// given) and cancels it otherwise; the second cancels.
-fn watch_signals(control: &JobControl, store: &Arc<dyn EventStore>, id: u64, pausable: bool) {
+/// given) and cancels it otherwise; the second cancels; a third ends the process at once.
+fn watch_signals(
+    control: &JobControl,
+    store: &Arc<dyn EventStore>,
+    id: u64,
+    pausable: bool,
+) -> tokio::task::JoinHandle<()> {
     let control = control.clone();
     let store = store.clone();
     tokio::task::spawn_local(async move {
@@ -99,30 +107,40 @@ fn watch_signals(control: &JobControl, store: &Arc<dyn EventStore>, id: u64, pau
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
         ) else {
+            eprintln!("cannot watch for signals: Ctrl-C ends the process without a summary");
             return;
         };
-        let mut first = true;
+        let mut seen = 0;
         loop {
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            if first && pausable {
+            seen += 1;
+            if seen == 1 && pausable {
                 eprintln!(
                     "pausing job {id}: steps in flight finish, sleeps stop; signal again to cancel"
                 );
                 control.pause.cancel();
-            } else {
-                eprintln!("cancelling job {id}");
-                if runner::record_cancelling(&store, id).await.is_err() {
-                    eprintln!("cannot record the cancel in the store");
+            } else if !control.cancel.is_cancelled() {
+                eprintln!("cancelling job {id}; signal again to quit at once");
+                // Recorded before the runner sees it, so that `cancelled` comes after
+                // `cancelling`; a store that does not answer must not hold the cancel up.
+                let recorded = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    runner::record_cancelling(&store, id),
+                )
+                .await;
+                if !matches!(recorded, Ok(Ok(()))) {
+                    eprintln!("cannot record the cancel in the store; cancelling anyway");
                 }
                 control.cancel.cancel();
-                return;
+            } else {
+                eprintln!("quitting: job {id} is left as the store last recorded it");
+                std::process::exit(i32::from(Code::Interrupted.code()));
             }
-            first = false;
         }
-    });
+    })
 }
 
 pub(crate) fn run(args: RunArgs) -> Result<Code, Failed> {
@@ -184,13 +202,16 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
             }));
     }
     let control = JobControl::default();
-    watch_signals(&control, &store, id, args.store.is_some());
+    // Only a job in a store that outlives this process can be resumed.
+    let pausable = !url.starts_with("memory:");
+    let signals = watch_signals(&control, &store, id, pausable);
     let terminal = Terminal {
         progress: !args.no_progress,
     };
-    let outcome = runner::run_job(store.clone(), id, &job, resume, &control, &terminal)
-        .await
-        .map_err(|e| Failed::other(e.to_string()))?;
+    let outcome = runner::run_job(store.clone(), id, &job, resume, &control, &terminal).await;
+    // A signal from now on is not about the job any more.
+    signals.abort();
+    let outcome = outcome.map_err(|e| Failed::other(e.to_string()))?;
     let status = runner::job_status(&store, id, &job)
         .await
         .map_err(|e| Failed::other(e.to_string()))?;
@@ -227,34 +248,14 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
 
 /// Every load step's summary, from the `LoadSummary` events.
 fn load_steps(status: &JobStatus) -> Vec<StepSummary> {
-    let mut steps = Vec::new();
-    for run in &status.runs {
-        for test in &run.tests {
-            for step in &test.steps {
-                for target in &step.targets {
-                    for event in target
-                        .events
-                        .iter()
-                        .filter(|e| e.name == events::LOAD_SUMMARY)
-                    {
-                        let summary = event
-                            .payload
-                            .as_ref()
-                            .and_then(|p| serde_json::to_string(p).ok())
-                            .and_then(|p| serde_json::from_str::<Summary>(&p).ok());
-                        if let Some(summary) = summary {
-                            steps.push(StepSummary {
-                                name: format!("{}/{}", test.name, step.label),
-                                target: Some(target.target.clone()),
-                                summary,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-    }
-    steps
+    stampede_job::status::load_summaries(&status.runs)
+        .into_iter()
+        .map(|s| StepSummary {
+            name: format!("{}/{}", s.test, s.step),
+            target: Some(s.target),
+            summary: s.summary,
+        })
+        .collect()
 }
 
 /// Steps some acquired target never entered, as `test/step`.
@@ -315,7 +316,7 @@ fn render_status(status: &JobStatus) -> String {
     for run in &status.runs {
         let _ = writeln!(out, "run {}", run.run);
         for test in &run.tests {
-            let passed = test.targets.iter().filter(|t| t.error.is_none()).count();
+            let passed = test.targets.iter().filter(|t| t.passed()).count();
             let _ = writeln!(
                 out,
                 "  test {} (attempt {}): {passed}/{} targets passed",

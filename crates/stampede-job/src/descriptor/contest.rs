@@ -356,14 +356,13 @@ impl Translator<'_> {
                     "args".into(),
                     params.get("args").cloned().unwrap_or(json!([])),
                 );
-                for (from, to) in [
-                    ("dir", "dir"),
-                    ("emit_stdout", "emit_stdout"),
-                    ("emit_stderr", "emit_stderr"),
-                ] {
-                    if let Some(value) = one(from) {
-                        config.insert(to.into(), boolean(value));
-                    }
+                if let Some(dir) = one("dir") {
+                    config.insert("dir".into(), dir);
+                }
+                // ConTest writes the output as events only when asked.
+                for flag in ["emit_stdout", "emit_stderr"] {
+                    let value = one(flag).map_or(json!(false), boolean);
+                    config.insert(flag.into(), value);
                 }
                 ("exec", config)
             }

@@ -487,7 +487,13 @@ impl Runner<'_> {
                 Some((targets, state)) => (targets, state),
                 None => match self.acquire(test, &emitter).await? {
                     Some(targets) => (targets, None),
-                    None => continue, // the acquire error is this attempt's failure
+                    None => {
+                        // The acquire error is this attempt's failure.
+                        if self.control.cancel.is_cancelled() {
+                            return Ok(Some(JobOutcome::Cancelled));
+                        }
+                        continue;
+                    }
                 },
             };
             let (targets, state) = targets;

@@ -188,18 +188,33 @@ pub(super) async fn run(
             })
         })
         .collect();
-    let ends = join_all(
-        walks
-            .iter_mut()
-            .zip(targets)
-            .map(|(w, target)| walk(test, target, w, emitter, control, observer)),
-    )
+    // A step that cannot run fails the job: the other targets' steps are stopped (as for a
+    // cancel) rather than left to run to their end.
+    let fatal = control.cancel.child_token();
+    let attempt = JobControl {
+        cancel: fatal.clone(),
+        pause: control.pause.clone(),
+    };
+    let ends = join_all(walks.iter_mut().zip(targets).map(|(w, target)| {
+        let (attempt, fatal) = (&attempt, &fatal);
+        async move {
+            let end = walk(test, target, w, emitter, attempt, observer).await;
+            if matches!(end, End::Fatal(_)) {
+                fatal.cancel();
+            }
+            end
+        }
+    }))
     .await;
     if let Some(fatal) = ends.iter().find_map(|e| match e {
         End::Fatal(why) => Some(why.clone()),
         _ => None,
     }) {
         return Err(fatal);
+    }
+    // A cancel asked for after a pause wins: the job ends cancelled, its targets released.
+    if control.cancel.is_cancelled() {
+        return Ok(Attempt::Cancelled);
     }
     if ends.iter().any(|e| matches!(e, End::Paused)) {
         let states = targets
@@ -223,9 +238,6 @@ pub(super) async fn run(
                 targets: states,
             },
         ));
-    }
-    if ends.iter().any(|e| matches!(e, End::Cancelled)) {
-        return Ok(Attempt::Cancelled);
     }
     Ok(Attempt::Done(walks.iter().all(|w| w.error.is_none())))
 }

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use stampede_api::Status;
 use stampede_api::job::{Report, RunStatus, TestStatus, events};
-use stampede_api::{Status, Summary};
 use stampede_report::junit::{CaseOutcome, JunitCase, JunitReport, JunitSuite, to_xml};
 use stampede_store::{EventStore, JobId};
 
@@ -22,6 +22,7 @@ use super::{Emitter, JobObserver, job_status};
 use crate::comparison::Expression;
 use crate::descriptor::spec::ReporterSpec;
 use crate::descriptor::{FileReporter, Job};
+use crate::status::load_summaries;
 
 /// A file a reporter wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,37 +116,11 @@ fn target_success(spec: &ReporterSpec, expr: &str, tests: &[(String, u64, u64)])
     report(spec, success, serde_json::json!(lines))
 }
 
-/// Every load step's summary in these runs, as `test/step/target` and the summary.
-fn load_summaries(runs: &[&RunStatus]) -> Vec<(String, Summary)> {
-    let mut found = Vec::new();
-    for run in runs {
-        for test in &run.tests {
-            for step in &test.steps {
-                for target in &step.targets {
-                    for event in target
-                        .events
-                        .iter()
-                        .filter(|e| e.name == events::LOAD_SUMMARY)
-                    {
-                        let summary = event
-                            .payload
-                            .as_ref()
-                            .and_then(|p| serde_json::to_string(p).ok())
-                            .and_then(|p| serde_json::from_str::<Summary>(&p).ok());
-                        if let Some(summary) = summary {
-                            let name = format!("{}/{}/{}", test.name, step.label, target.target);
-                            found.push((name, summary));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    found
-}
-
 fn thresholds(spec: &ReporterSpec, runs: &[&RunStatus]) -> Report {
-    let summaries = load_summaries(runs);
+    let summaries: Vec<_> = load_summaries(runs.iter().copied())
+        .into_iter()
+        .map(|s| (format!("{}/{}/{}", s.test, s.step, s.target), s.summary))
+        .collect();
     let mut lines = Vec::new();
     let mut count = 0;
     for (name, summary) in &summaries {
@@ -177,6 +152,18 @@ fn junit(job: &Job, runs: &[&RunStatus]) -> JunitReport {
     for run in runs {
         for test in &run.tests {
             let mut cases = Vec::new();
+            if let Some(error) = &test.acquire_error {
+                cases.push(JunitCase {
+                    classname: test.name.clone(),
+                    name: "acquire targets".to_string(),
+                    time: Duration::ZERO,
+                    outcome: CaseOutcome::Failed {
+                        message: error.clone(),
+                        kind: events::TARGET_ACQUIRE_ERR.to_string(),
+                    },
+                    output: None,
+                });
+            }
             for step in &test.steps {
                 for target in &test.targets {
                     let in_step = step.targets.iter().find(|t| t.target == target.target);

@@ -54,23 +54,32 @@ fn yes() -> bool {
     true
 }
 
-/// Reads a stream line by line, writing up to [`MAX_LINES`] as events; returns the text
-/// (up to `keep` bytes) and the number of lines not written.
+/// Reads a stream line by line (bytes that are not UTF-8 are replaced, not an error),
+/// writing up to [`MAX_LINES`] as events; returns the leading text (up to `keep` bytes, whole
+/// lines only) and the number of lines not written.
 async fn pump(
     stream: impl AsyncRead + Unpin,
     emitter: Option<(&Emitter, &'static str)>,
     keep: usize,
 ) -> Result<(String, usize), String> {
-    let mut lines = BufReader::new(stream).lines();
-    let (mut text, mut count, mut dropped) = (String::new(), 0, 0);
-    while let Some(line) = lines
-        .next_line()
-        .await
-        .map_err(|e| format!("cannot read the command's output: {e}"))?
-    {
-        if text.len() + line.len() < keep {
-            text.push_str(&line);
+    let mut reader = BufReader::new(stream);
+    let mut buffer = Vec::new();
+    let (mut text, mut full, mut count, mut dropped) = (String::new(), false, 0, 0);
+    loop {
+        buffer.clear();
+        match reader.read_until(b'\n', &mut buffer).await {
+            Ok(0) => break,
+            Ok(_) => {}
+            // A broken pipe ends the output; the exit status says how the command ended.
+            Err(_) => break,
+        }
+        let line = String::from_utf8_lossy(&buffer);
+        let line = line.trim_end_matches(['\n', '\r']);
+        if !full && text.len() + line.len() < keep {
+            text.push_str(line);
             text.push('\n');
+        } else {
+            full = true;
         }
         if let Some((emitter, name)) = emitter {
             if count < MAX_LINES {
@@ -84,6 +93,17 @@ async fn pump(
         }
     }
     Ok((text, dropped))
+}
+
+/// Kills the command's whole process group (it runs in its own) and reaps the command.
+async fn kill_group(child: &mut tokio::process::Child) {
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.wait().await;
 }
 
 pub(crate) async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, String> {
@@ -110,8 +130,12 @@ pub(crate) async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOu
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
+            let place = match &config.dir {
+                Some(dir) => format!(" in directory {dir:?}"),
+                None => String::new(),
+            };
             return Ok(StepOutcome::Failed(format!(
-                "cannot start {:?}: {e}",
+                "cannot start {:?}{place}: {e}",
                 config.command
             )));
         }
@@ -132,29 +156,45 @@ pub(crate) async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOu
             .then_some((ctx.emitter, events::CMD_STDERR)),
         0,
     );
-    let ended = async {
-        let (out, err) = tokio::join!(out, err);
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| format!("cannot wait for {:?}: {e}", config.command));
-        (out, err, status)
-    };
     let limit = async {
         match config.timeout {
             Some(timeout) => tokio::time::sleep(timeout).await,
             None => std::future::pending().await,
         }
     };
-    let (out, err, status) = tokio::select! {
-        ended = ended => ended,
-        () = limit => return Ok(StepOutcome::Failed(format!(
-            "{:?} did not end within {} and was killed",
-            config.command,
-            humantime::format_duration(config.timeout.unwrap_or_default())
-        ))),
-        () = ctx.cancel.cancelled() => return Ok(StepOutcome::Failed(format!("{:?} was killed: the job was cancelled", config.command))),
+    enum End<T> {
+        Finished(T),
+        TimedOut,
+        Cancelled,
+    }
+    let finished = async {
+        let outputs = tokio::join!(out, err);
+        (outputs, child.wait().await)
     };
+    let end = tokio::select! {
+        finished = finished => End::Finished(finished),
+        () = limit => End::TimedOut,
+        () = ctx.cancel.cancelled() => End::Cancelled,
+    };
+    let ((out, err), status) = match end {
+        End::Finished(finished) => finished,
+        End::TimedOut => {
+            kill_group(&mut child).await;
+            return Ok(StepOutcome::Failed(format!(
+                "{:?} did not end within {} and was killed",
+                config.command,
+                humantime::format_duration(config.timeout.unwrap_or_default())
+            )));
+        }
+        End::Cancelled => {
+            kill_group(&mut child).await;
+            return Ok(StepOutcome::Failed(format!(
+                "{:?} was killed: the job was cancelled",
+                config.command
+            )));
+        }
+    };
+    let status = status.map_err(|e| format!("cannot wait for {:?}: {e}", config.command));
     let ((stdout, out_dropped), (_, err_dropped)) = (out?, err?);
     let status = status?;
     ctx.emitter

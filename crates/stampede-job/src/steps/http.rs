@@ -76,15 +76,12 @@ pub(crate) async fn run(config: &HttpStepConfig, ctx: &StepCtx<'_>) -> Result<St
         Ok(settings) => settings,
         Err(problems) => return Ok(StepOutcome::Failed(problems.join("; "))),
     };
-    let control = RunControl::default();
-    let cancel = ctx.cancel.clone();
-    let stop = control.abort.clone();
-    let watch = tokio::task::spawn_local(async move {
-        cancel.cancelled().await;
-        stop.cancel();
-    });
+    // A cancel abandons the request at once.
+    let control = RunControl {
+        stop: ctx.cancel.child_token(),
+        abort: ctx.cancel.child_token(),
+    };
     let result = run_load(&settings, &control, &mut ()).await;
-    watch.abort();
     let result = result.map_err(|e| format!("http step {:?}: {e}", ctx.label))?;
     let summary = result.summary();
     let method = config.method.as_deref().unwrap_or("GET");

@@ -55,8 +55,9 @@ pub(crate) async fn run(config: &SleepConfig, ctx: &StepCtx<'_>) -> Result<StepO
     };
     let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
     tokio::select! {
-        () = tokio::time::sleep(left) => Ok(StepOutcome::passed()),
+        biased;
         () = ctx.cancel.cancelled() => Ok(StepOutcome::passed()),
+        () = tokio::time::sleep(left) => Ok(StepOutcome::passed()),
         () = ctx.pause.cancelled() => Ok(StepOutcome::Paused(serde_json::json!({"V": STATE_VERSION, "D": deadline_ms}))),
     }
 }

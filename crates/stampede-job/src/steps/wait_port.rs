@@ -101,7 +101,13 @@ pub(crate) async fn run(config: &WaitPortConfig, ctx: &StepCtx<'_>) -> Result<St
     let interval = config.check_interval.unwrap_or(Duration::from_secs(1));
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let error = match tokio::time::timeout_at(deadline, attempt(config)).await {
+        let tried = tokio::select! {
+            tried = tokio::time::timeout_at(deadline, attempt(config)) => tried,
+            () = ctx.cancel.cancelled() => {
+                return Ok(StepOutcome::Failed("cancelled while waiting for the port".into()));
+            }
+        };
+        let error = match tried {
             Ok(Ok(())) => return Ok(StepOutcome::passed()),
             Ok(Err(e)) => e,
             Err(_) => "the last attempt did not finish".to_string(),

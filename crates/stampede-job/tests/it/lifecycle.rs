@@ -501,3 +501,55 @@ tests:
         assert!(!status.runs[0].reports[0].success);
     });
 }
+
+#[test]
+fn exec_output_that_is_not_utf8_is_kept_lossily() {
+    let text = r#"
+name: bytes
+tests:
+  - name: t
+    steps:
+      - name: latin1
+        exec: { command: sh, args: ["-c", "printf 'caf\\351\\n'"] }
+"#;
+    local(async {
+        let store = memory().await;
+        let (id, outcome, status) = run(&store, &job(text), &JobControl::default()).await;
+        assert_eq!(outcome, JobOutcome::Completed);
+        assert!(status.runs[0].tests[0].targets[0].error.is_none());
+        let all = read_events(&store, id).await;
+        let line = all.iter().find(|e| e.name == events::CMD_STDOUT).unwrap();
+        assert_eq!(line.payload.as_deref(), Some("{\"Msg\":\"caf\u{fffd}\"}"));
+    });
+}
+
+#[test]
+fn a_timeout_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let text = format!(
+        r#"
+name: group
+tests:
+  - name: t
+    steps:
+      - name: spawner
+        exec: {{ command: sh, args: ["-c", "sleep 300 & echo $! > {}; wait"], timeout: 300ms }}
+"#,
+        pidfile.display()
+    );
+    local(async {
+        let store = memory().await;
+        let (_, _, status) = run(&store, &job(&text), &JobControl::default()).await;
+        let error = status.runs[0].tests[0].targets[0].error.clone().unwrap();
+        assert!(error.contains("was killed"), "{error}");
+    });
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    // The grandchild is gone (or a zombie about to be reaped by init).
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let alive = state.split_whitespace().nth(2).is_some_and(|s| s != "Z");
+    assert!(!alive, "sleep {pid} outlived its group: {state}");
+}

@@ -23,16 +23,12 @@ pub(crate) async fn run_in_job(step: &LoadStep, ctx: &StepCtx<'_>) -> Result<Ste
         Ok(settings) => settings,
         Err(problems) => return Ok(StepOutcome::Failed(problems.join("; "))),
     };
-    let control = RunControl::default();
-    let cancel = ctx.cancel.clone();
-    let stop = control.stop.clone();
-    let watch = tokio::task::spawn_local(async move {
-        cancel.cancelled().await;
-        stop.cancel();
-    });
+    let control = RunControl {
+        stop: ctx.cancel.child_token(),
+        abort: tokio_util::sync::CancellationToken::new(),
+    };
     let mut observer = ctx.observer.load(ctx.name, &ctx.target.id);
     let result = run_load(&settings, &control, observer.as_mut()).await;
-    watch.abort();
     let result = result.map_err(|e| format!("load step {:?}: {e}", ctx.label))?;
     let summary = result.summary();
     let payload = serde_json::to_value(&summary).map_err(|e| e.to_string())?;
