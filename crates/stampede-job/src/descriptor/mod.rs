@@ -146,6 +146,8 @@ pub struct Step {
     pub label: String,
     /// Targets pass through when set.
     pub disabled: bool,
+    /// A target still in the step after this long fails.
+    pub timeout: Option<Duration>,
     /// Which plugin runs it.
     pub kind: StepKind,
     /// The plugin's config as written (templates unrendered).
@@ -680,6 +682,7 @@ fn build(spec: JobSpec, mut extended: Value, base_dir: &Path) -> Result<Job, Vec
             steps.push(Step {
                 label: entry.name,
                 disabled: entry.disabled,
+                timeout: entry.timeout,
                 kind,
                 config,
             });

@@ -143,6 +143,11 @@ pub struct StepEntry {
     /// Skip this step: targets pass through it.
     #[serde(default)]
     pub disabled: bool,
+    /// Fail a target that is still in this step after this long (the step is stopped as a
+    /// cancel stops it).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<DurationText>")]
+    pub timeout: Option<Duration>,
     /// HTTP load: a rate, virtual users or a ramp, with thresholds.
     #[serde(default)]
     pub load: Option<LoadStep>,

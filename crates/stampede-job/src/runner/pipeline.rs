@@ -106,18 +106,42 @@ async fn walk(
             walk.entered = true;
         }
         let name = format!("{}/{}", test.name, step.label);
+        // The step's own cancel: the job's, or the step's timeout.
+        let step_cancel = control.cancel.child_token();
         let ctx = StepCtx {
             target,
             label: &step.label,
             name: &name,
             emitter: &emitter,
-            cancel: &control.cancel,
+            cancel: &step_cancel,
             pause: &control.pause,
             resume: walk.step_state.take(),
             observer,
         };
         let outcome = match descriptor::render(&step.config, target, &walk.vars) {
-            Ok(config) => run_step(step.kind, config, &ctx).await,
+            Ok(config) => {
+                let running = run_step(step.kind, config, &ctx);
+                tokio::pin!(running);
+                let limit = async {
+                    match step.timeout {
+                        Some(timeout) => tokio::time::sleep(timeout).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    outcome = &mut running => outcome,
+                    () = limit => {
+                        // Stopped as a cancel stops it, then failed whatever it says.
+                        step_cancel.cancel();
+                        let _ = running.await;
+                        let timeout = step.timeout.unwrap_or_default();
+                        Ok(StepOutcome::Failed(format!(
+                            "the step did not end within its timeout ({})",
+                            humantime::format_duration(timeout)
+                        )))
+                    }
+                }
+            }
             Err(e) => Ok(StepOutcome::Failed(format!(
                 "cannot render the step's config: {e}"
             ))),

@@ -548,8 +548,46 @@ tests:
         .unwrap()
         .trim()
         .to_string();
-    // The grandchild is gone (or a zombie about to be reaped by init).
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let alive = state.split_whitespace().nth(2).is_some_and(|s| s != "Z");
-    assert!(!alive, "sleep {pid} outlived its group: {state}");
+    // The grandchild is gone (or a zombie about to be reaped by init); a SIGKILL takes a
+    // moment to land on a busy machine.
+    let alive = || {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        state.split_whitespace().nth(2).is_some_and(|s| s != "Z")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(), "sleep {pid} outlived its group");
+}
+
+#[test]
+fn a_step_timeout_stops_the_step_and_fails_the_target() {
+    let text = r#"
+name: step-timeout
+tests:
+  - name: t
+    targets: { list: [{ id: a }, { id: b }] }
+    steps:
+      - name: nap
+        sleep: { duration: 5s }
+        timeout: 200ms
+      - name: after
+        echo: { text: never }
+"#;
+    local(async {
+        let store = memory().await;
+        let started = Instant::now();
+        let (_, outcome, status) = run(&store, &job(text), &JobControl::default()).await;
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(outcome, JobOutcome::Completed);
+        for target in &status.runs[0].tests[0].targets {
+            assert_eq!(target.step.as_deref(), Some("nap"));
+            let error = target.error.as_deref().unwrap();
+            assert!(
+                error.contains("did not end within its timeout (200ms)"),
+                "{error}"
+            );
+        }
+    });
 }
