@@ -47,7 +47,11 @@ fn read_job(file: &Path) -> Result<(Job, String), Failed> {
         .map_err(|e| Failed::config(format!("cannot read the job file {path}: {e}")))?;
     // Files the job names (CSV targets, ConTest's URI steps) are found from the job file's
     // directory, made absolute so that a resumed job finds them from anywhere.
-    let base = std::path::absolute(file.parent().unwrap_or(Path::new(".")))
+    let dir = file
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = std::path::absolute(dir)
         .map_err(|e| Failed::other(format!("cannot resolve the directory of {path}: {e}")))?;
     let job = Job::parse(&text, &path, &base).map_err(|e| Failed::config(e.to_string()))?;
     Ok((job, text))

@@ -381,6 +381,13 @@ tests:
         "good.yaml",
         "name: good\ntests:\n  - name: t\n    steps:\n      - name: hi\n        echo: { text: hi }\n",
     );
+    // A file named relative to the working directory, as people type it.
+    let out = Command::new(BIN)
+        .args(["validate", "good.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = stampede(&["validate", &good]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("valid"), "{}", text(&out));
