@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod job;
+pub mod server;
 
 /// The schema name and version of [`Summary`] and [`RunSummary`] documents.
 pub const SUMMARY_SCHEMA: &str = "stampede.summary/v1";

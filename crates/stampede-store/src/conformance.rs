@@ -4,10 +4,13 @@
 //! Each function takes a fresh, empty store and panics with what differed; this crate's
 //! `tests/it` runs every one against every backend. A new backend should pass them all.
 //! Jobs are covered in `conformance/jobs.rs`, events and durability in
-//! `conformance/events.rs`.
+//! `conformance/events.rs`, projects and idempotent job creation in `conformance/projects.rs`,
+//! API tokens in `conformance/tokens.rs`.
 
 mod events;
 mod jobs;
+mod projects;
+mod tokens;
 
 pub use events::{
     append_assigns_increasing_seqs, append_is_atomic, concurrent_appenders, events_query,
@@ -17,8 +20,19 @@ pub use jobs::{
     ids_increase, job_round_trip, list_filters, set_state_is_compare_and_set,
     set_state_race_has_one_winner, text_with_nul_is_refused,
 };
+pub use projects::{
+    create_job_once_is_idempotent, create_job_once_race_has_one_winner, job_keys_survive_reopen,
+    projects_scope_jobs,
+};
+pub use tokens::{
+    duplicate_tokens_are_refused, revoke_token_once, token_round_trip,
+    token_text_with_nul_is_refused, tokens_survive_reopen,
+};
 
-use crate::{Event, EventQuery, EventStore, JobId, JobRecord, NewEvent, NewJob, Seq, StoreError};
+use crate::{
+    DEFAULT_PROJECT, Event, EventQuery, EventStore, JobId, JobRecord, NewEvent, NewJob, Seq,
+    StoreError,
+};
 
 /// The value of `result`, or a panic naming what the store was asked to do.
 pub(super) fn must<T>(result: Result<T, StoreError>, doing: &str) -> T {
@@ -35,6 +49,7 @@ pub(super) fn new_job(name: &str, state: &str, server_id: &str, tags: &[&str]) -
         extended_descriptor: format!("{{\"name\":\"{name}\"}}"),
         tags: tags.iter().map(|&tag| tag.to_owned()).collect(),
         state: state.to_owned(),
+        project: DEFAULT_PROJECT.to_owned(),
     }
 }
 

@@ -66,6 +66,38 @@ pub enum StoreError {
         /// Which value ("job descriptor", "event payload").
         field: &'static str,
     },
+    /// A new token clashes with a stored one; nothing was written.
+    #[error("cannot create the API token `{name}`: {clash}")]
+    DuplicateToken {
+        /// The new token's name.
+        name: String,
+        /// What it clashes with.
+        clash: TokenClash,
+    },
+}
+
+/// What a new token clashes with (see [`StoreError::DuplicateToken`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenClash {
+    /// A token of the same name that is not revoked.
+    Name,
+    /// A token, revoked or not, with the same secret hash.
+    Hash,
+}
+
+impl std::fmt::Display for TokenClash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Name => {
+                "a token of that name exists and is not revoked; choose another name or revoke \
+                 that token first"
+            }
+            Self::Hash => {
+                "a token with the same secret (hash) already exists; create it with a new secret"
+            }
+        })
+    }
 }
 
 impl StoreError {

@@ -15,6 +15,14 @@
 //! Appends are atomic and durable when they return. Payloads and descriptors are opaque
 //! JSON text; `stampede-api` owns their meaning.
 //!
+//! It also keeps what the job servers sharing it must agree on:
+//!
+//! | what | API |
+//! |---|---|
+//! | projects: every job belongs to one ([`DEFAULT_PROJECT`] unless it says otherwise) | [`NewJob::project`], [`JobQuery::project`] |
+//! | API tokens of a project, kept by the hash of their secret, revoked rather than deleted | [`EventStore::create_token`], [`token_by_hash`](EventStore::token_by_hash), [`list_tokens`](EventStore::list_tokens), [`revoke_token`](EventStore::revoke_token) |
+//! | idempotency keys: one job per key and project, however many times (or at once) it is asked for | [`EventStore::create_job_once`] |
+//!
 //! ```no_run
 //! use stampede_store::{EventQuery, NewEvent, NewJob};
 //!
@@ -44,9 +52,12 @@ pub mod conformance;
 
 use std::sync::Arc;
 
-pub use error::{BoxError, StoreError};
+pub use error::{BoxError, StoreError, TokenClash};
 pub use store::EventStore;
-pub use types::{Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, Seq};
+pub use types::{
+    DEFAULT_PROJECT, Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken,
+    Seq, TokenId, TokenRecord,
+};
 
 use location::Location;
 

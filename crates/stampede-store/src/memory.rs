@@ -1,17 +1,24 @@
 //! The in-memory store (`memory:`): for tests and one-off runs that need no history.
 //!
 //! One mutex guards everything; no lock is held across an await, and each operation is one
-//! short critical section, which is also what makes appends atomic and sequence numbers
-//! visible in order. Like the SQL stores, an operation runs when its future is polled, not
+//! short critical section, which is also what makes appends atomic, sequence numbers
+//! visible in order and idempotency keys create one job each. Like the SQL stores, an operation runs when its future is polled, not
 //! when the method is called. Nothing survives the process.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use futures_util::future::BoxFuture;
 
 use crate::error::StoreError;
-use crate::store::{EventStore, check_events, check_job, check_states};
-use crate::types::{Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, Seq};
+use crate::error::TokenClash;
+use crate::store::{
+    EventStore, check_events, check_job, check_job_once, check_states, check_token, storable_hash,
+};
+use crate::types::{
+    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, Seq, TokenId,
+    TokenRecord,
+};
 
 /// Jobs and events kept in process memory.
 #[derive(Debug, Default)]
@@ -27,12 +34,23 @@ struct Inner {
     events: Vec<Vec<Event>>,
     /// The last sequence number assigned.
     last_seq: Seq,
+    /// The job created for each `(project, idempotency key)`.
+    job_keys: HashMap<(String, String), JobId>,
+    /// Token `id` is at index `id - 1`.
+    tokens: Vec<TokenRecord>,
 }
 
 impl Inner {
     fn index(&self, id: JobId) -> Option<usize> {
         let index = usize::try_from(id).ok()?.checked_sub(1)?;
         (index < self.jobs.len()).then_some(index)
+    }
+
+    fn push_job(&mut self, job: NewJob) -> JobId {
+        let id = self.jobs.len() as JobId + 1;
+        self.jobs.push(JobRecord::new(id, job));
+        self.events.push(Vec::new());
+        id
     }
 }
 
@@ -49,11 +67,19 @@ impl MemoryStore {
 
     fn create_job_now(&self, job: NewJob) -> Result<JobId, StoreError> {
         check_job(&job)?;
+        Ok(self.lock().push_job(job))
+    }
+
+    fn create_job_once_now(&self, key: &str, job: NewJob) -> Result<(JobId, bool), StoreError> {
+        check_job_once(key, &job)?;
         let mut inner = self.lock();
-        let id = inner.jobs.len() as JobId + 1;
-        inner.jobs.push(JobRecord::new(id, job));
-        inner.events.push(Vec::new());
-        Ok(id)
+        let entry = (job.project.clone(), key.to_owned());
+        if let Some(&id) = inner.job_keys.get(&entry) {
+            return Ok((id, false));
+        }
+        let id = inner.push_job(job);
+        inner.job_keys.insert(entry, id);
+        Ok((id, true))
     }
 
     fn list_jobs_now(&self, query: &JobQuery) -> Vec<JobRecord> {
@@ -77,6 +103,12 @@ impl MemoryStore {
                     .server_id
                     .as_ref()
                     .is_none_or(|id| *id == job.server_id)
+            })
+            .filter(|job| {
+                query
+                    .project
+                    .as_ref()
+                    .is_none_or(|project| *project == job.project)
             })
             .take(limit)
             .cloned()
@@ -117,6 +149,46 @@ impl MemoryStore {
         Ok(seqs)
     }
 
+    fn create_token_now(&self, token: NewToken) -> Result<TokenId, StoreError> {
+        check_token(&token)?;
+        let mut inner = self.lock();
+        let clash = if inner.tokens.iter().any(|other| other.hash == token.hash) {
+            Some(TokenClash::Hash)
+        } else if inner
+            .tokens
+            .iter()
+            .any(|other| other.name == token.name && other.revoked_at_us.is_none())
+        {
+            Some(TokenClash::Name)
+        } else {
+            None
+        };
+        if let Some(clash) = clash {
+            return Err(StoreError::DuplicateToken {
+                name: token.name,
+                clash,
+            });
+        }
+        let id = inner.tokens.len() as TokenId + 1;
+        inner.tokens.push(TokenRecord::new(id, token));
+        Ok(id)
+    }
+
+    fn revoke_token_now(&self, id: TokenId, at_us: i64) -> bool {
+        let mut inner = self.lock();
+        let token = usize::try_from(id)
+            .ok()
+            .and_then(|id| id.checked_sub(1))
+            .and_then(|index| inner.tokens.get_mut(index));
+        match token {
+            Some(token) if token.revoked_at_us.is_none() => {
+                token.revoked_at_us = Some(at_us);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn events_now(&self, query: &EventQuery) -> Vec<Event> {
         let inner = self.lock();
         let Some(index) = inner.index(query.job_id) else {
@@ -139,6 +211,14 @@ impl MemoryStore {
 impl EventStore for MemoryStore {
     fn create_job(&self, job: NewJob) -> BoxFuture<'_, Result<JobId, StoreError>> {
         Box::pin(async move { self.create_job_now(job) })
+    }
+
+    fn create_job_once<'a>(
+        &'a self,
+        key: &'a str,
+        job: NewJob,
+    ) -> BoxFuture<'a, Result<(JobId, bool), StoreError>> {
+        Box::pin(async move { self.create_job_once_now(key, job) })
     }
 
     fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>> {
@@ -173,5 +253,34 @@ impl EventStore for MemoryStore {
         query: &'a EventQuery,
     ) -> BoxFuture<'a, Result<Vec<Event>, StoreError>> {
         Box::pin(async move { Ok(self.events_now(query)) })
+    }
+
+    fn create_token(&self, token: NewToken) -> BoxFuture<'_, Result<TokenId, StoreError>> {
+        Box::pin(async move { self.create_token_now(token) })
+    }
+
+    fn token_by_hash<'a>(
+        &'a self,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TokenRecord>, StoreError>> {
+        Box::pin(async move {
+            if !storable_hash(hash) {
+                return Ok(None);
+            }
+            let inner = self.lock();
+            Ok(inner
+                .tokens
+                .iter()
+                .find(|token| token.hash == hash)
+                .cloned())
+        })
+    }
+
+    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, StoreError>> {
+        Box::pin(async move { Ok(self.lock().tokens.clone()) })
+    }
+
+    fn revoke_token(&self, id: TokenId, at_us: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move { Ok(self.revoke_token_now(id, at_us)) })
     }
 }

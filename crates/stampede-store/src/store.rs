@@ -2,13 +2,17 @@
 //! and their events, whatever database is behind it.
 //!
 //! The trait is object safe and its futures are `Send`, so it is used as
-//! `Arc<dyn EventStore>` from any tokio task. Checks that every backend must make the same
-//! way (text they cannot keep) live here too.
+//! `Arc<dyn EventStore>` from any tokio task. Besides jobs and events it keeps what the job
+//! server needs to share between its instances: API tokens and idempotency keys. Checks that
+//! every backend must make the same way (text they cannot keep) live here too.
 
 use futures_util::future::BoxFuture;
 
 use crate::error::StoreError;
-use crate::types::{Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, Seq};
+use crate::types::{
+    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, Seq, TokenId,
+    TokenRecord,
+};
 
 /// Keeps jobs and their append-only events. Events are the truth: job status is rebuilt
 /// from them; the `state` column is kept for listing and for compare-and-set transitions.
@@ -18,6 +22,17 @@ use crate::types::{Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJ
 pub trait EventStore: Send + Sync + 'static {
     /// Stores a new job and returns its id (the first is 1, then increasing).
     fn create_job(&self, job: NewJob) -> BoxFuture<'_, Result<JobId, StoreError>>;
+
+    /// Stores a new job unless one was already created with the idempotency key `key` in
+    /// `job.project`. Returns the new job's id and `true`, or the earlier job's id and `false`
+    /// (storing nothing, whatever `job` holds). Atomic: of concurrent calls with the same key
+    /// and project, exactly one creates a job. Keys are
+    /// never forgotten, like the jobs they name.
+    fn create_job_once<'a>(
+        &'a self,
+        key: &'a str,
+        job: NewJob,
+    ) -> BoxFuture<'a, Result<(JobId, bool), StoreError>>;
 
     /// The job with this id, or `None` if the store never assigned it.
     fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>>;
@@ -47,6 +62,26 @@ pub trait EventStore: Send + Sync + 'static {
     /// without a record) has none.
     fn events<'a>(&'a self, query: &'a EventQuery)
     -> BoxFuture<'a, Result<Vec<Event>, StoreError>>;
+
+    /// Stores a new API token and returns its id (the first is 1, then increasing).
+    /// [`StoreError::DuplicateToken`] when a token that is not revoked has the same name, or
+    /// any token the same hash; then nothing is written.
+    fn create_token(&self, token: NewToken) -> BoxFuture<'_, Result<TokenId, StoreError>>;
+
+    /// The token whose secret has the hash `hash`, revoked or not (the caller checks
+    /// [`TokenRecord::revoked_at_us`]), or `None`.
+    fn token_by_hash<'a>(
+        &'a self,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TokenRecord>, StoreError>>;
+
+    /// Every token, revoked ones included, by id ascending.
+    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, StoreError>>;
+
+    /// Revokes the token `id` as of `at_us` (microseconds since the Unix epoch) and returns
+    /// `true`; `false` when there is no such token or it is already revoked (which keeps
+    /// its first revocation time).
+    fn revoke_token(&self, id: TokenId, at_us: i64) -> BoxFuture<'_, Result<bool, StoreError>>;
 }
 
 /// Refuses a job with text the store cannot keep.
@@ -58,6 +93,7 @@ pub(crate) fn check_job(job: &NewJob) -> Result<(), StoreError> {
         ("job descriptor", &job.descriptor),
         ("job extended descriptor", &job.extended_descriptor),
         ("job state", &job.state),
+        ("job project", &job.project),
     ];
     for (field, text) in fields {
         check_text(field, text)?;
@@ -65,6 +101,25 @@ pub(crate) fn check_job(job: &NewJob) -> Result<(), StoreError> {
     job.tags
         .iter()
         .try_for_each(|tag| check_text("job tag", tag))
+}
+
+/// Refuses an idempotent job creation with text the store cannot keep.
+pub(crate) fn check_job_once(key: &str, job: &NewJob) -> Result<(), StoreError> {
+    check_text("idempotency key", key)?;
+    check_job(job)
+}
+
+/// Refuses a token with text the store cannot keep.
+pub(crate) fn check_token(token: &NewToken) -> Result<(), StoreError> {
+    check_text("token name", &token.name)?;
+    check_text("token project", &token.project)?;
+    check_text("token hash", &token.hash)
+}
+
+/// Whether `hash` could be stored at all: one with a NUL cannot, so it matches no token
+/// (and PostgreSQL is not asked, as it would refuse the text).
+pub(crate) fn storable_hash(hash: &str) -> bool {
+    check_text("token hash", hash).is_ok()
 }
 
 /// Refuses a batch with text the store cannot keep.

@@ -12,8 +12,15 @@ pub type JobId = u64;
 /// with a smaller one, so `after_seq` is a safe cursor for tailing a job.
 pub type Seq = u64;
 
-/// A job as submitted, before the store gives it an id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A token's id: assigned by the store, starting at 1 and increasing.
+pub type TokenId = u64;
+
+/// The project of jobs created without one, and of jobs stored before projects existed.
+pub const DEFAULT_PROJECT: &str = "default";
+
+/// A job as submitted, before the store gives it an id. The default job belongs to
+/// [`DEFAULT_PROJECT`] and has every other field empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
     /// The job's name from its descriptor.
     pub name: String,
@@ -31,6 +38,24 @@ pub struct NewJob {
     pub tags: Vec<String>,
     /// The job's state when created.
     pub state: String,
+    /// The project the job belongs to; only tokens of that project see it.
+    pub project: String,
+}
+
+impl Default for NewJob {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            requestor: String::new(),
+            server_id: String::new(),
+            requested_at_us: 0,
+            descriptor: String::new(),
+            extended_descriptor: String::new(),
+            tags: Vec::new(),
+            state: String::new(),
+            project: DEFAULT_PROJECT.to_owned(),
+        }
+    }
 }
 
 /// A stored job.
@@ -54,6 +79,8 @@ pub struct JobRecord {
     pub tags: Vec<String>,
     /// The job's current state (see [`EventStore::set_state`](crate::EventStore::set_state)).
     pub state: String,
+    /// The project the job belongs to; only tokens of that project see it.
+    pub project: String,
 }
 
 impl JobRecord {
@@ -68,6 +95,7 @@ impl JobRecord {
             extended_descriptor,
             tags,
             state,
+            project,
         } = job;
         Self {
             id,
@@ -79,6 +107,7 @@ impl JobRecord {
             extended_descriptor,
             tags,
             state,
+            project,
         }
     }
 }
@@ -170,6 +199,8 @@ pub struct JobQuery {
     pub tags: Vec<String>,
     /// Jobs owned by this server instance.
     pub server_id: Option<String>,
+    /// Jobs of this project.
+    pub project: Option<String>,
     /// Only jobs with an id greater than this (the last id of the previous page).
     pub after_id: Option<JobId>,
     /// At most this many jobs; 0 means no limit.
@@ -187,4 +218,57 @@ pub struct EventQuery {
     pub names: Vec<String>,
     /// At most this many events; `None` means all.
     pub limit: Option<u32>,
+}
+
+/// An API token as created, before the store gives it an id. The store keeps only the
+/// secret's hash: whoever holds the secret hashes it and looks the token up with
+/// [`EventStore::token_by_hash`](crate::EventStore::token_by_hash).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewToken {
+    /// What the token is called; unique among tokens that are not revoked.
+    pub name: String,
+    /// The project whose jobs the token sees.
+    pub project: String,
+    /// The hex SHA-256 of the token's secret; unique among all tokens, revoked ones included.
+    pub hash: String,
+    /// When the token was created, in microseconds since the Unix epoch.
+    pub created_at_us: i64,
+}
+
+/// A stored API token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The id the store assigned.
+    pub id: TokenId,
+    /// What the token is called.
+    pub name: String,
+    /// The project whose jobs the token sees.
+    pub project: String,
+    /// The hex SHA-256 of the token's secret.
+    pub hash: String,
+    /// When the token was created, in microseconds since the Unix epoch.
+    pub created_at_us: i64,
+    /// When the token was revoked, in microseconds since the Unix epoch; `None` while it is
+    /// valid.
+    pub revoked_at_us: Option<i64>,
+}
+
+impl TokenRecord {
+    /// The record of `token` stored under `id`, not revoked.
+    pub(crate) fn new(id: TokenId, token: NewToken) -> Self {
+        let NewToken {
+            name,
+            project,
+            hash,
+            created_at_us,
+        } = token;
+        Self {
+            id,
+            name,
+            project,
+            hash,
+            created_at_us,
+            revoked_at_us: None,
+        }
+    }
 }

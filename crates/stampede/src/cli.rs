@@ -27,6 +27,64 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Start the built-in system under test.
     Sut(SutArgs),
+    /// Start the job server (REST API under /v1), or manage its tokens.
+    Server(ServerArgs),
+}
+
+/// Where the server keeps its jobs, events and tokens.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DatabaseArg {
+    /// sqlite://PATH (created on first use) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, default_value = "sqlite://stampede.db", value_name = "URL")]
+    pub(crate) database: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<ServerCommand>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:6565")]
+    pub(crate) addr: std::net::SocketAddr,
+    #[command(flatten)]
+    pub(crate) database: DatabaseArg,
+    /// This server's id (default: the host name); it runs and resumes only its own jobs.
+    #[arg(long)]
+    pub(crate) server_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServerCommand {
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token and print its secret (shown once).
+    Create {
+        /// A name to recognise it by.
+        #[arg(long)]
+        name: String,
+        /// The project whose jobs it sees.
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// List the tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// The token's id (from `list`).
+        id: u64,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
 }
 
 /// How to load; shared by `quick` and `demo`.

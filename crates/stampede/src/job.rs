@@ -9,7 +9,7 @@ use stampede_api::{RunSummary, SUMMARY_SCHEMA, Status, StepSummary, Summary};
 use stampede_core::ExitCode as Code;
 use stampede_job::runner::{self, JobControl, JobObserver, JobOutcome};
 use stampede_job::{FileReporterSpec, Job, Observer, ReporterSpec};
-use stampede_store::{EventQuery, EventStore};
+use stampede_store::EventStore;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Failed;
@@ -78,22 +78,15 @@ pub(crate) fn schema() -> Result<Code, Failed> {
 
 /// The latest pause payload of a paused job.
 async fn pause_payload(store: &Arc<dyn EventStore>, id: u64) -> Result<PausePayload, Failed> {
-    let events = store
-        .events(&EventQuery {
-            job_id: id,
-            names: vec![JobState::Paused.event().to_string()],
-            ..EventQuery::default()
-        })
+    runner::latest_pause(store, id)
         .await
-        .map_err(|e| Failed::other(e.to_string()))?;
-    let event = events.last().ok_or_else(|| {
-        Failed::config(format!(
-            "job {id} was never paused: there is nothing to resume"
-        ))
-    })?;
-    let payload = event.payload.as_deref().unwrap_or("null");
-    serde_json::from_str(payload)
-        .map_err(|e| Failed::other(format!("job {id}: its pause payload cannot be read: {e}")))
+        .map_err(|e| Failed::other(e.to_string()))?
+        .ok_or_else(|| {
+            Failed::config(format!(
+                "job {id} was never paused: there is nothing to resume"
+            ))
+        })?
+        .map_err(Failed::other)
 }
 
 /// Signals: the first SIGINT or SIGTERM pauses the job when it can be resumed (a store was

@@ -6,6 +6,7 @@ mod job;
 mod limits;
 mod load;
 mod progress;
+mod server;
 mod sut;
 
 use std::process::ExitCode;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => job::run(args),
         cli::Command::Validate(args) => job::validate(args),
         cli::Command::Schema => job::schema(),
+        cli::Command::Server(args) => server::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code.code()),

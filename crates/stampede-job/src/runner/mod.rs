@@ -97,7 +97,7 @@ pub trait JobObserver {
 impl JobObserver for () {}
 
 /// Microseconds since the Unix epoch, now.
-pub(crate) fn now_us() -> i64 {
+pub fn now_us() -> i64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -226,6 +226,7 @@ pub async fn submit(
             extended_descriptor: job.extended.to_string(),
             tags: job.tags.clone(),
             state: JobState::Unknown.name().to_string(),
+            project: stampede_store::DEFAULT_PROJECT.to_string(),
         })
         .await?;
     Ok(id)
@@ -238,6 +239,39 @@ pub async fn record_cancelling(store: &Arc<dyn EventStore>, job_id: JobId) -> Re
         .state(JobState::Cancelling, None)
         .await?;
     Ok(())
+}
+
+/// Records that a job this server left running is dead (ConTest's zombie): it fails with
+/// the reason.
+pub async fn record_zombie(store: &Arc<dyn EventStore>, job_id: JobId) -> Result<(), RunError> {
+    let payload = FailedPayload {
+        err: format!("Job {job_id} was zombieed: its server stopped while it ran"),
+    };
+    Emitter::new(store.clone(), job_id)
+        .state(
+            JobState::Failed,
+            Some(serde_json::to_value(payload).expect("serializes")),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The payload of a paused job's latest pause, to resume from; `None` if it never paused.
+pub async fn latest_pause(
+    store: &Arc<dyn EventStore>,
+    job_id: JobId,
+) -> Result<Option<Result<PausePayload, String>>, RunError> {
+    let events = store
+        .events(&EventQuery {
+            job_id,
+            names: vec![JobState::Paused.event().to_string()],
+            ..EventQuery::default()
+        })
+        .await?;
+    Ok(events.last().map(|event| {
+        serde_json::from_str(event.payload.as_deref().unwrap_or("null"))
+            .map_err(|e| format!("job {job_id}: its pause payload cannot be read: {e}"))
+    }))
 }
 
 /// Runs job `job_id` (already submitted) to its end, or resumes it from a pause payload,

@@ -22,7 +22,7 @@ pub async fn ids_increase(store: &dyn EventStore) {
 }
 
 /// Every field comes back as written: unicode, quotes, SQL-looking text, extreme times,
-/// empty values, tags in order and a 1 MiB descriptor.
+/// empty values (an empty project too), tags in order and a 1 MiB descriptor.
 pub async fn job_round_trip(store: &dyn EventStore) {
     let odd = "Zürich — 東京 — 🚀 — עברית — e\u{301} — \"quoted\" \\ 'single' \n\t$1 ?; DROP TABLE jobs; --";
     let large: String = "{\"k\":\"välue 🚀\"},".repeat(1 << 16);
@@ -45,9 +45,11 @@ pub async fn job_round_trip(store: &dyn EventStore) {
                 "日本".into(),
             ],
             state: "started".to_owned(),
+            project: odd.to_owned(),
         },
         NewJob {
             requested_at_us: i64::MAX,
+            project: String::new(),
             ..NewJob::default()
         },
         new_job("plain", "paused", "s1", &["a"]),
@@ -66,6 +68,7 @@ pub async fn job_round_trip(store: &dyn EventStore) {
             extended_descriptor: job.extended_descriptor,
             tags: job.tags,
             state: job.state,
+            project: job.project,
         };
         assert!(stored == expected, "job {id} differs after a round trip");
     }
@@ -163,6 +166,7 @@ pub async fn list_filters(store: &dyn EventStore) {
             server_id: server_id.map(str::to_owned),
             after_id,
             limit,
+            ..JobQuery::default()
         };
         let listed = must(store.list_jobs(&query).await, "list_jobs");
         assert_eq!(ids(&listed), expected, "{query:?}");

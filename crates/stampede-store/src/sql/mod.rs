@@ -9,6 +9,8 @@
 //! macro stamps the same methods onto `SqlStore<Sqlite>` and `SqlStore<Postgres>`. Where the
 //! databases differ, a [`Dialect`] says how.
 //!
+//! Tokens live in `tokens.rs`, stamped the same way by `sql_tokens!`.
+//!
 //! Ordering: writes to `events` (and to `jobs` on creation) are serialized, so sequence
 //! numbers become visible in the order they are assigned. SQLite has one writer anyway (and
 //! the store writes through one connection); PostgreSQL takes a table lock per write
@@ -20,6 +22,7 @@ mod connect;
 mod insert;
 mod pages;
 mod statement;
+mod tokens;
 
 use std::collections::HashSet;
 
@@ -36,8 +39,11 @@ use pages::{EVENTS_PER_PAGE, PageParser};
 use statement::{Arg, Placeholders, Statement, TAG_COLUMNS, db_id};
 
 use crate::error::StoreError;
-use crate::store::{EventStore, check_events, check_job, check_states};
-use crate::types::{Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, Seq};
+use crate::store::{EventStore, check_events, check_job, check_job_once, check_states};
+use crate::types::{
+    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, Seq, TokenId,
+    TokenRecord,
+};
 
 /// Caps the rows of one multi-row INSERT of tags below the bind-parameter limit.
 const MAX_ROWS_PER_INSERT: usize = 1000;
@@ -52,6 +58,9 @@ pub(crate) struct Dialect {
     /// Run first in a transaction that appends events, so sequence numbers become visible in
     /// order.
     lock_events: Option<&'static str>,
+    /// Run first in a transaction that creates a token, so that its check for clashing
+    /// tokens still holds when it inserts.
+    lock_tokens: Option<&'static str>,
     /// The most parameters one statement may bind.
     max_binds: usize,
     placeholders: Placeholders,
@@ -82,6 +91,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
     lock_jobs: None,
     lock_events: None,
+    lock_tokens: None,
     max_binds: 32_766,
     placeholders: Placeholders::InOrder,
     event_reads: EventReads::JsonPages,
@@ -89,11 +99,13 @@ pub(crate) const SQLITE: Dialect = Dialect {
 
 /// PostgreSQL: the wire protocol counts parameters in 16 bits. `SHARE ROW EXCLUSIVE` on
 /// `jobs` queues job creations behind each other (and state changes behind them, briefly)
-/// but not reads; `EXCLUSIVE` on `events` queues appends and lets plain reads through.
+/// but not reads; `EXCLUSIVE` on `events` queues appends and lets plain reads through;
+/// `SHARE ROW EXCLUSIVE` on `tokens` queues token creations (rare) behind each other.
 pub(crate) const POSTGRES: Dialect = Dialect {
     begin_write: "BEGIN",
     lock_jobs: Some("LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE"),
     lock_events: Some("LOCK TABLE events IN EXCLUSIVE MODE"),
+    lock_tokens: Some("LOCK TABLE tokens IN SHARE ROW EXCLUSIVE MODE"),
     max_binds: 65_535,
     placeholders: Placeholders::Numbered,
     event_reads: EventReads::Rows,
@@ -152,6 +164,7 @@ macro_rules! sql_store {
                     extended_descriptor: row.try_get(6)?,
                     tags: Vec::new(),
                     state: row.try_get(7)?,
+                    project: row.try_get(8)?,
                 })
             }
 
@@ -177,22 +190,20 @@ macro_rules! sql_store {
                 })
             }
 
-            async fn create_job_now(&self, job: NewJob) -> Result<JobId, StoreError> {
-                check_job(&job)?;
-                let failed = StoreError::query("create a job");
-                let mut tx = self
-                    .write
-                    .begin_with(self.dialect.begin_write)
-                    .await
-                    .map_err(failed)?;
+            /// Inserts `job` and its tags in `tx` and returns its id, first taking the lock
+            /// that makes job ids visible in order.
+            async fn insert_job(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                job: &NewJob,
+            ) -> Result<i64, sqlx::Error> {
                 if let Some(lock) = self.dialect.lock_jobs {
-                    sqlx::query(lock).execute(&mut *tx).await.map_err(failed)?;
+                    sqlx::query(lock).execute(&mut **tx).await?;
                 }
-                let row = prepare(statement::insert_job(self.dialect.placeholders, &job))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(failed)?;
-                let id: i64 = row.try_get(0).map_err(failed)?;
+                let row = prepare(statement::insert_job(self.dialect.placeholders, job))
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let id: i64 = row.try_get(0)?;
                 let per_statement = self.dialect.rows_per_statement(TAG_COLUMNS);
                 for (i, tags) in job.tags.chunks(per_statement).enumerate() {
                     let insert = statement::insert_tags(
@@ -201,10 +212,82 @@ macro_rules! sql_store {
                         i * per_statement,
                         tags,
                     );
-                    prepare(insert).execute(&mut *tx).await.map_err(failed)?;
+                    prepare(insert).execute(&mut **tx).await?;
                 }
+                Ok(id)
+            }
+
+            async fn create_job_now(&self, job: NewJob) -> Result<JobId, StoreError> {
+                check_job(&job)?;
+                let failed = StoreError::query("create a job");
+                let mut tx = self
+                    .write
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(failed)?;
+                let id = self.insert_job(&mut tx, &job).await.map_err(failed)?;
                 tx.commit().await.map_err(failed)?;
                 Ok(stored_id(id))
+            }
+
+            /// Claims the key before creating the job, so that the key's primary key decides
+            /// between concurrent calls rather than a read that another call could overtake:
+            /// PostgreSQL makes a second claimer of a key wait until the first commits (or
+            /// rolls back), then skips (or claims); SQLite runs one writer at a time. The key
+            /// is claimed before the jobs lock is taken, so a call waiting for a key holds
+            /// nothing the key's holder needs.
+            async fn create_job_once_now(
+                &self,
+                key: &str,
+                job: NewJob,
+            ) -> Result<(JobId, bool), StoreError> {
+                check_job_once(key, &job)?;
+                let failed = StoreError::query("create a job once");
+                let mut tx = self
+                    .write
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(failed)?;
+                let claimed = sqlx::query(
+                    "INSERT INTO job_keys (project, idempotency_key) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&job.project)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?
+                .rows_affected()
+                    > 0;
+                if !claimed {
+                    // The other claim has committed, so its job id is set.
+                    let earlier: Option<i64> = sqlx::query_scalar(
+                        "SELECT job_id FROM job_keys WHERE project = $1 AND idempotency_key = $2",
+                    )
+                    .bind(&job.project)
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+                    tx.rollback().await.map_err(failed)?;
+                    let earlier = earlier.ok_or_else(|| StoreError::Query {
+                        operation: "create a job once",
+                        source: "a committed idempotency key has no job".into(),
+                    })?;
+                    return Ok((stored_id(earlier), false));
+                }
+                let id = self.insert_job(&mut tx, &job).await.map_err(failed)?;
+                sqlx::query(
+                    "UPDATE job_keys SET job_id = $1 WHERE project = $2 AND idempotency_key = $3",
+                )
+                .bind(id)
+                .bind(&job.project)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+                tx.commit().await.map_err(failed)?;
+                Ok((stored_id(id), true))
             }
 
             async fn job_now(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
@@ -442,6 +525,14 @@ macro_rules! sql_store {
                 Box::pin(self.create_job_now(job))
             }
 
+            fn create_job_once<'a>(
+                &'a self,
+                key: &'a str,
+                job: NewJob,
+            ) -> BoxFuture<'a, Result<(JobId, bool), StoreError>> {
+                Box::pin(self.create_job_once_now(key, job))
+            }
+
             fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>> {
                 Box::pin(self.job_now(id))
             }
@@ -474,6 +565,29 @@ macro_rules! sql_store {
                 query: &'a EventQuery,
             ) -> BoxFuture<'a, Result<Vec<Event>, StoreError>> {
                 Box::pin(self.events_now(query))
+            }
+
+            fn create_token(&self, token: NewToken) -> BoxFuture<'_, Result<TokenId, StoreError>> {
+                Box::pin(self.create_token_now(token))
+            }
+
+            fn token_by_hash<'a>(
+                &'a self,
+                hash: &'a str,
+            ) -> BoxFuture<'a, Result<Option<TokenRecord>, StoreError>> {
+                Box::pin(self.token_by_hash_now(hash))
+            }
+
+            fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, StoreError>> {
+                Box::pin(self.list_tokens_now())
+            }
+
+            fn revoke_token(
+                &self,
+                id: TokenId,
+                at_us: i64,
+            ) -> BoxFuture<'_, Result<bool, StoreError>> {
+                Box::pin(self.revoke_token_now(id, at_us))
             }
         }
     };

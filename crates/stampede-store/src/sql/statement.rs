@@ -18,8 +18,8 @@ pub(crate) const EVENT_COLUMNS: usize = 9;
 pub(crate) const TAG_COLUMNS: usize = 3;
 
 /// The job columns every job query selects, in the order `job_from_row` reads them.
-pub(crate) const JOB_COLUMNS: &str =
-    "id, name, requestor, server_id, requested_at_us, descriptor, extended_descriptor, state";
+pub(crate) const JOB_COLUMNS: &str = "id, name, requestor, server_id, requested_at_us, \
+     descriptor, extended_descriptor, state, project";
 
 /// One bound value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ pub(crate) fn insert_job(style: Placeholders, job: &NewJob) -> Statement<'_> {
     let mut s = Statement::new(
         style,
         "INSERT INTO jobs (name, requestor, server_id, requested_at_us, descriptor, \
-         extended_descriptor, state) VALUES ",
+         extended_descriptor, state, project) VALUES ",
     );
     s.tuple([
         Arg::Text(&job.name),
@@ -106,6 +106,7 @@ pub(crate) fn insert_job(style: Placeholders, job: &NewJob) -> Statement<'_> {
         Arg::Text(&job.descriptor),
         Arg::Text(&job.extended_descriptor),
         Arg::Text(&job.state),
+        Arg::Text(&job.project),
     ]);
     s.sql(" RETURNING id");
     s
@@ -154,6 +155,9 @@ pub(crate) fn select_jobs(style: Placeholders, query: &JobQuery) -> Statement<'_
     }
     if let Some(server_id) = &query.server_id {
         s.sql(" AND server_id = ").arg(Arg::Text(server_id));
+    }
+    if let Some(project) = &query.project {
+        s.sql(" AND project = ").arg(Arg::Text(project));
     }
     for tag in &query.tags {
         s.sql(" AND EXISTS (SELECT 1 FROM job_tags t WHERE t.job_id = jobs.id AND t.tag = ")
@@ -275,6 +279,7 @@ mod tests {
             states: vec!["started".into(), "paused".into()],
             tags: vec!["nightly".into()],
             server_id: Some("srv".into()),
+            project: Some("web".into()),
             after_id: Some(7),
             limit: 10,
         };
@@ -283,8 +288,8 @@ mod tests {
             s.sql,
             format!(
                 "SELECT {JOB_COLUMNS} FROM jobs WHERE id > $1 AND state IN ($2, $3) AND \
-                 server_id = $4 AND EXISTS (SELECT 1 FROM job_tags t WHERE t.job_id = jobs.id \
-                 AND t.tag = $5) ORDER BY id LIMIT $6"
+                 server_id = $4 AND project = $5 AND EXISTS (SELECT 1 FROM job_tags t WHERE \
+                 t.job_id = jobs.id AND t.tag = $6) ORDER BY id LIMIT $7"
             )
         );
         assert_eq!(
@@ -294,6 +299,7 @@ mod tests {
                 Arg::Text("started"),
                 Arg::Text("paused"),
                 Arg::Text("srv"),
+                Arg::Text("web"),
                 Arg::Text("nightly"),
                 Arg::Int(10)
             ]

@@ -132,12 +132,13 @@ impl Fixture {
     }
 }
 
-/// Runs `behaviour` on a fresh store of `backend`, cleaning up even when it fails.
-pub(crate) async fn run(backend: Backend, behaviour: impl AsyncFnOnce(&dyn EventStore, &str)) {
+/// Runs `behaviour` on a fresh store of `backend` (and its URL), cleaning up even when it
+/// fails.
+pub(crate) async fn run(backend: Backend, behaviour: impl AsyncFnOnce(&Arc<dyn EventStore>, &str)) {
     let Some(fixture) = Fixture::new(backend).await else {
         return;
     };
-    let outcome = AssertUnwindSafe(behaviour(&*fixture.store, &fixture.url))
+    let outcome = AssertUnwindSafe(behaviour(&fixture.store, &fixture.url))
         .catch_unwind()
         .await;
     fixture.finish().await;

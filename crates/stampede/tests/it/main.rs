@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use serde_json::Value;
 
 mod jobs;
+mod server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stampede");
 

@@ -1,0 +1,95 @@
+//! Tokens: `Authorization: Token SECRET`. A secret is 32 random bytes shown once (hex); the
+//! store keeps its SHA-256, looked up by hash and compared in constant time.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State as Extract};
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use stampede_store::{EventStore, NewToken};
+use subtle::ConstantTimeEq;
+
+use crate::State;
+use crate::error::ApiError;
+
+/// The project a request's token belongs to.
+#[derive(Debug, Clone)]
+pub(crate) struct Project(pub(crate) String);
+
+/// The hex SHA-256 of a secret, as stored.
+pub fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Why a token could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// No randomness from the system.
+    #[error("cannot draw a random secret: {0}")]
+    Random(String),
+    /// The store refused it.
+    #[error(transparent)]
+    Store(#[from] stampede_store::StoreError),
+}
+
+/// Creates a token named `name` for `project` and returns its secret (shown once).
+pub async fn create_token(
+    store: &Arc<dyn EventStore>,
+    name: &str,
+    project: &str,
+) -> Result<String, TokenError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    store
+        .create_token(NewToken {
+            name: name.to_string(),
+            project: project.to_string(),
+            hash: hash_secret(&secret),
+            created_at_us: stampede_job::runner::now_us(),
+        })
+        .await?;
+    Ok(secret)
+}
+
+/// Lets a request through only with a valid, unrevoked token; puts its project in the
+/// request's extensions.
+pub(crate) async fn require_token(
+    Extract(state): Extract<Arc<State>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "this call needs a token: send 'Authorization: Token SECRET' (create one with `stampede server token create`)",
+            )
+        })?;
+    let secret = header
+        .strip_prefix("Token ")
+        .or_else(|| header.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized("write the header as 'Authorization: Token SECRET'")
+        })?;
+    let hash = hash_secret(secret);
+    let token = state.store.token_by_hash(&hash).await?;
+    let valid = token.filter(|t| {
+        t.revoked_at_us.is_none() && bool::from(t.hash.as_bytes().ct_eq(hash.as_bytes()))
+    });
+    let Some(token) = valid else {
+        return Err(ApiError::unauthorized(
+            "this token is not valid (unknown or revoked)",
+        ));
+    };
+    request.extensions_mut().insert(Project(token.project));
+    Ok(next.run(request).await)
+}

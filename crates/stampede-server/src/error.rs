@@ -1,0 +1,101 @@
+//! Errors as k6's envelope: the status, a message that says what to fix, details.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use stampede_api::server::{ErrorBody, ErrorDetail};
+
+/// An API error: its status and body.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    details: BTreeMap<String, Vec<String>>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            details: BTreeMap::new(),
+        }
+    }
+
+    /// 400: the request is wrong.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401: no token, or not a valid one.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 404: no such thing (for this token).
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 409: the request does not fit the job's state.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, message)
+    }
+
+    /// 422: a descriptor that parses but is invalid, with every problem.
+    pub fn invalid(message: impl Into<String>, problems: Vec<String>) -> ApiError {
+        let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+        error.details.insert("problems".into(), problems);
+        error
+    }
+
+    /// 500: the store failed (never a bad request).
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<stampede_store::StoreError> for ApiError {
+    fn from(e: stampede_store::StoreError) -> ApiError {
+        ApiError::internal(format!("the event store failed: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.status.as_u16(),
+                message: self.message,
+                details: self.details,
+                field_errors: BTreeMap::new(),
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Answers 503 when a request takes longer than `timeout`.
+pub(crate) async fn with_timeout(timeout: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the request took longer than {} ms; try again",
+                timeout.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}

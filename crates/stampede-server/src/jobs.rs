@@ -1,0 +1,402 @@
+//! The job endpoints, and the threads that run jobs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State as Extract};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use stampede_api::job::{JobState, JobStatus, PausePayload};
+use stampede_api::server::{ApiEvent, EventPage, JobCreated, JobEntry, JobList, VersionInfo};
+use stampede_job::Job;
+use stampede_job::runner::{self, JobControl};
+use stampede_store::{EventQuery, JobId, JobQuery, JobRecord, NewJob};
+
+use crate::auth::Project;
+use crate::error::ApiError;
+use crate::{Running, State};
+
+/// The most items a page holds.
+const MAX_PAGE: u32 = 1000;
+
+pub(crate) async fn version(Extract(state): Extract<Arc<State>>) -> Json<VersionInfo> {
+    Json(VersionInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        api: "v1".to_string(),
+        server_id: state.server_id.clone(),
+    })
+}
+
+/// Runs `job` on a thread of its own, from `resume` if given.
+fn spawn(state: &Arc<State>, id: JobId, job: Job, resume: Option<PausePayload>) {
+    let control = JobControl::default();
+    let mut running = state
+        .running
+        .lock()
+        .expect("the job table is never poisoned");
+    let thread = {
+        let state = state.clone();
+        let control = control.clone();
+        std::thread::Builder::new()
+            .name(format!("job-{id}"))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    let local = tokio::task::LocalSet::new();
+                    let store = state.store.clone();
+                    let ran = local.block_on(
+                        &runtime,
+                        runner::run_job(store, id, &job, resume, &control, &()),
+                    );
+                    if let Err(e) = ran {
+                        eprintln!("job {id}: {e}");
+                    }
+                }
+                state
+                    .running
+                    .lock()
+                    .expect("the job table is never poisoned")
+                    .remove(&id);
+            })
+    };
+    match thread {
+        Ok(thread) => {
+            running.insert(id, Running { control, thread });
+        }
+        Err(e) => eprintln!("job {id}: cannot start its thread: {e}"),
+    }
+}
+
+/// On start: jobs this server left `started` failed (zombies); those it paused resume.
+pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
+    for (job_state, zombie) in [(JobState::Started, true), (JobState::Paused, false)] {
+        let jobs = state
+            .store
+            .list_jobs(&JobQuery {
+                states: vec![job_state.name().to_string()],
+                server_id: Some(state.server_id.clone()),
+                ..JobQuery::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        for record in jobs {
+            if zombie {
+                runner::record_zombie(&state.store, record.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                continue;
+            }
+            let pause = runner::latest_pause(&state.store, record.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            match (Job::from_extended(&record.extended_descriptor), pause) {
+                (Ok(job), Some(Ok(payload))) => spawn(state, record.id, job, Some(payload)),
+                (Err(e), _) => eprintln!("job {}: cannot resume: {e}", record.id),
+                (_, Some(Err(e))) => eprintln!("job {}: cannot resume: {e}", record.id),
+                (_, None) => eprintln!("job {}: paused without a pause payload", record.id),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubmitQuery {
+    /// Who submits (default: the token's project).
+    requestor: Option<String>,
+}
+
+pub(crate) async fn submit(
+    Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
+    Query(query): Query<SubmitQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the descriptor must be UTF-8 text (YAML or JSON)"))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "send the job descriptor (YAML or JSON) as the request body",
+        ));
+    }
+    let job = Job::parse(text, "the request body", Path::new(".")).map_err(|e| match e {
+        stampede_job::DescriptorError::Invalid { problems, .. } => {
+            ApiError::invalid("the descriptor is invalid", problems)
+        }
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be text"))
+        })
+        .transpose()?;
+    let new = NewJob {
+        name: job.name.clone(),
+        requestor: query.requestor.unwrap_or_else(|| project.clone()),
+        server_id: state.server_id.clone(),
+        requested_at_us: runner::now_us(),
+        descriptor: text.to_string(),
+        extended_descriptor: job.extended.to_string(),
+        tags: job.tags.clone(),
+        state: JobState::Unknown.name().to_string(),
+        project,
+    };
+    let (id, created) = match key {
+        Some(key) => state.store.create_job_once(key, new).await?,
+        None => (state.store.create_job(new).await?, true),
+    };
+    if created {
+        spawn(&state, id, job.clone(), None);
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(JobCreated {
+            job_id: id,
+            name: job.name,
+            created,
+            status_url: format!("/v1/jobs/{id}"),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Comma-separated states (any of them).
+    state: Option<String>,
+    /// Comma-separated tags (all of them).
+    tag: Option<String>,
+    /// The last id of the previous page.
+    after: Option<u64>,
+    /// At most this many (default and most 1000).
+    limit: Option<u32>,
+}
+
+fn split(list: Option<&str>) -> Vec<String> {
+    list.map(|l| {
+        l.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(MAX_PAGE),
+        Some(0) => Err(ApiError::bad_request("limit must be at least 1")),
+        Some(n) if n > MAX_PAGE => Err(ApiError::bad_request(format!(
+            "limit must be at most {MAX_PAGE}; page with `after`"
+        ))),
+        Some(n) => Ok(n),
+    }
+}
+
+pub(crate) async fn list(
+    Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<JobList>, ApiError> {
+    let states = split(query.state.as_deref());
+    if let Some(bad) = states.iter().find(|s| JobState::from_name(s).is_none()) {
+        let known: Vec<_> = JobState::ALL.iter().map(|s| s.name()).collect();
+        return Err(ApiError::bad_request(format!(
+            "state {bad:?} is not a job state; use one of {}",
+            known.join(", ")
+        )));
+    }
+    let limit = page_limit(query.limit)?;
+    let jobs = state
+        .store
+        .list_jobs(&JobQuery {
+            states,
+            tags: split(query.tag.as_deref()),
+            project: Some(project),
+            after_id: query.after,
+            limit,
+            ..JobQuery::default()
+        })
+        .await?;
+    let next_after = (jobs.len() == limit as usize)
+        .then(|| jobs.last().map(|j| j.id))
+        .flatten();
+    let jobs = jobs
+        .into_iter()
+        .map(|j| JobEntry {
+            job_id: j.id,
+            name: j.name,
+            state: JobState::from_name(&j.state).unwrap_or(JobState::Unknown),
+            tags: j.tags,
+            requestor: j.requestor,
+            server_id: j.server_id,
+            requested_at_us: j.requested_at_us,
+        })
+        .collect();
+    Ok(Json(JobList { jobs, next_after }))
+}
+
+/// The job `id` if the token's project owns it; 404 otherwise (whether it exists is not
+/// told to other projects).
+async fn owned(state: &State, project: &str, id: &str) -> Result<JobRecord, ApiError> {
+    let id: JobId = id.parse().map_err(|_| {
+        ApiError::bad_request(format!("{id:?} is not a job id (a positive integer)"))
+    })?;
+    match state.store.job(id).await? {
+        Some(record) if record.project == project => Ok(record),
+        _ => Err(ApiError::not_found(format!("there is no job {id}"))),
+    }
+}
+
+fn rebuild(record: &JobRecord) -> Result<Job, ApiError> {
+    Job::from_extended(&record.extended_descriptor)
+        .map_err(|e| ApiError::internal(format!("job {}: {e}", record.id)))
+}
+
+pub(crate) async fn status(
+    Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<JobStatus>, ApiError> {
+    let record = owned(&state, &project, &id).await?;
+    let job = rebuild(&record)?;
+    let status = runner::job_status(&state.store, record.id, &job)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(status))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventsQuery {
+    /// The last sequence number already read.
+    after: Option<u64>,
+    /// At most this many (default and most 1000).
+    limit: Option<u32>,
+}
+
+pub(crate) async fn events(
+    Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<EventPage>, ApiError> {
+    let record = owned(&state, &project, &id).await?;
+    let limit = page_limit(query.limit)?;
+    let events = state
+        .store
+        .events(&EventQuery {
+            job_id: record.id,
+            after_seq: query.after,
+            limit: Some(limit),
+            ..EventQuery::default()
+        })
+        .await?;
+    let next_after = events.last().map(|e| e.seq);
+    let events = events
+        .into_iter()
+        .map(|e| ApiEvent {
+            seq: e.seq,
+            run: e.run,
+            test: e.test,
+            attempt: e.attempt,
+            step: e.step,
+            target: e.target,
+            name: e.name,
+            payload: e
+                .payload
+                .and_then(|p| serde_json::value::RawValue::from_string(p).ok()),
+            at_us: e.emitted_at_us,
+        })
+        .collect();
+    Ok(Json(EventPage { events, next_after }))
+}
+
+/// The control of job `id` if it runs on this server.
+fn control_of(state: &State, record: &JobRecord) -> Result<JobControl, ApiError> {
+    state
+        .running
+        .lock()
+        .expect("the job table is never poisoned")
+        .get(&record.id)
+        .map(|r| r.control.clone())
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "job {} is {}, not running on this server ({})",
+                record.id, record.state, state.server_id
+            ))
+        })
+}
+
+pub(crate) async fn cancel(
+    Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let record = owned(&state, &project, &id).await?;
+    let control = control_of(&state, &record)?;
+    runner::record_cancelling(&state.store, record.id)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    control.cancel.cancel();
+    Ok(StatusCode::ACCEPTED)
+}
+
+pub(crate) async fn pause(
+    Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let record = owned(&state, &project, &id).await?;
+    control_of(&state, &record)?.pause.cancel();
+    Ok(StatusCode::ACCEPTED)
+}
+
+pub(crate) async fn resume(
+    Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let record = owned(&state, &project, &id).await?;
+    if record.state != JobState::Paused.name() {
+        return Err(ApiError::conflict(format!(
+            "job {} is {}, not paused: only a paused job can be resumed",
+            record.id, record.state
+        )));
+    }
+    if state
+        .running
+        .lock()
+        .expect("the job table is never poisoned")
+        .contains_key(&record.id)
+    {
+        return Err(ApiError::conflict(format!(
+            "job {} is still pausing; resume it once it is paused",
+            record.id
+        )));
+    }
+    let job = rebuild(&record)?;
+    let payload = runner::latest_pause(&state.store, record.id)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| {
+            ApiError::conflict(format!("job {} has no pause to resume from", record.id))
+        })?
+        .map_err(ApiError::internal)?;
+    spawn(&state, record.id, job, Some(payload));
+    Ok(StatusCode::ACCEPTED)
+}

@@ -1,0 +1,422 @@
+//! The job server through real HTTP on a loopback port, over real SQLite files.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::Value;
+use stampede_server::{Config, Server, create_token};
+use stampede_store::{EventStore, NewJob};
+
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+/// One HTTP/1.1 request on a fresh connection.
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Token {token}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Reply { status, body }
+}
+
+struct Fixture {
+    store: Arc<dyn EventStore>,
+    server: Option<Server>,
+    token: String,
+    _dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("server.db").display());
+        let store = stampede_store::open(&url).await.unwrap();
+        let token = create_token(&store, "tests", "default").await.unwrap();
+        let server = start(&store).await;
+        Fixture {
+            store,
+            server: Some(server),
+            token,
+            _dir: dir,
+            url,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().addr()
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        call(self.addr(), "GET", path, Some(&self.token), b"", &[]).await
+    }
+
+    async fn post(&self, path: &str, body: &str) -> Reply {
+        call(
+            self.addr(),
+            "POST",
+            path,
+            Some(&self.token),
+            body.as_bytes(),
+            &[],
+        )
+        .await
+    }
+
+    /// Polls the job's status until its state is `state`.
+    async fn wait_for(&self, id: u64, state: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let reply = self.get(&format!("/v1/jobs/{id}")).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            if reply.body["state"] == state {
+                return reply.body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} never became {state}: {}",
+                reply.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn start(store: &Arc<dyn EventStore>) -> Server {
+    Server::start(
+        Config {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            server_id: "test-server".into(),
+            request_timeout: Duration::from_secs(10),
+        },
+        store.clone(),
+    )
+    .await
+    .unwrap()
+}
+
+const QUICK: &str = "name: quick\ntags: [smoke]\ntests:\n  - name: t\n    targets: { synthetic: { count: 2 } }\n    steps:\n      - name: hi\n        echo: { text: 'hi {{ target.id }}' }\n";
+
+const SLOW: &str = "name: slow\ntests:\n  - name: t\n    steps:\n      - name: nap\n        sleep: { duration: 1500ms }\n      - name: after\n        echo: { text: done }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_guard_every_call_but_healthz() {
+    let f = Fixture::new().await;
+    let health = call(f.addr(), "GET", "/healthz", None, b"", &[]).await;
+    assert_eq!(
+        (health.status, health.body.clone()),
+        (200, Value::String("ok".into()))
+    );
+    let none = call(f.addr(), "GET", "/v1/jobs", None, b"", &[]).await;
+    assert_eq!(none.status, 401);
+    assert!(
+        none.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Token")
+    );
+    let wrong = call(f.addr(), "GET", "/v1/jobs", Some("nope"), b"", &[]).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.body["error"]["code"], 401);
+    // A revoked token stops working.
+    let other = create_token(&f.store, "short-lived", "default")
+        .await
+        .unwrap();
+    assert_eq!(
+        call(f.addr(), "GET", "/v1/version", Some(&other), b"", &[])
+            .await
+            .status,
+        200
+    );
+    let id = f
+        .store
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "short-lived")
+        .unwrap()
+        .id;
+    assert!(f.store.revoke_token(id, 1).await.unwrap());
+    assert_eq!(
+        call(f.addr(), "GET", "/v1/version", Some(&other), b"", &[])
+            .await
+            .status,
+        401
+    );
+    // Another project's token does not see this project's jobs.
+    let created = f.post("/v1/jobs", QUICK).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let job = created.body["job_id"].as_u64().unwrap();
+    let stranger = create_token(&f.store, "stranger", "elsewhere")
+        .await
+        .unwrap();
+    let seen = call(
+        f.addr(),
+        "GET",
+        &format!("/v1/jobs/{job}"),
+        Some(&stranger),
+        b"",
+        &[],
+    )
+    .await;
+    assert_eq!(seen.status, 404);
+    let listed = call(f.addr(), "GET", "/v1/jobs", Some(&stranger), b"", &[]).await;
+    assert_eq!(listed.body["jobs"], serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitted_job_runs_and_its_status_and_events_are_served() {
+    let f = Fixture::new().await;
+    let created = f.post("/v1/jobs?requestor=ci", QUICK).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["job_id"].as_u64().unwrap();
+    let status = f.wait_for(id, "completed").await;
+    assert_eq!(
+        status["runs"][0]["tests"][0]["targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(status["runs"][0]["reports"][0]["success"], true);
+    let list = f.get("/v1/jobs?state=completed&tag=smoke").await;
+    assert_eq!(list.body["jobs"][0]["job_id"], id);
+    assert_eq!(list.body["jobs"][0]["requestor"], "ci");
+    // Events page by sequence number, with nothing lost between pages.
+    let all = f.get(&format!("/v1/jobs/{id}/events")).await.body["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = f
+            .get(&format!("/v1/jobs/{id}/events?after={after}&limit=3"))
+            .await
+            .body;
+        let events = page["events"].as_array().unwrap().clone();
+        if events.is_empty() {
+            break;
+        }
+        after = page["next_after"].as_u64().unwrap();
+        paged.extend(events);
+    }
+    assert_eq!(paged, all);
+    assert_eq!(all[0]["name"], "JobStateStarted");
+    assert_eq!(all.last().unwrap()["name"], "JobStateCompleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_submit_with_one_idempotency_key_makes_one_job() {
+    let f = Fixture::new().await;
+    let key = [("idempotency-key", "submit-1")];
+    let first = call(
+        f.addr(),
+        "POST",
+        "/v1/jobs",
+        Some(&f.token),
+        QUICK.as_bytes(),
+        &key,
+    )
+    .await;
+    let again = call(
+        f.addr(),
+        "POST",
+        "/v1/jobs",
+        Some(&f.token),
+        QUICK.as_bytes(),
+        &key,
+    )
+    .await;
+    assert_eq!(first.status, 201);
+    assert_eq!(again.status, 200);
+    assert_eq!(first.body["job_id"], again.body["job_id"]);
+    assert_eq!(again.body["created"], false);
+    let list = f.get("/v1/jobs").await;
+    assert_eq!(list.body["jobs"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_a_clear_4xx() {
+    let f = Fixture::new().await;
+    let cases: Vec<(Reply, u16, &str)> = vec![
+        (f.post("/v1/jobs", "").await, 400, "send the job descriptor"),
+        (
+            f.post("/v1/jobs", "name: [unclosed").await,
+            400,
+            "the request body",
+        ),
+        (
+            f.post("/v1/jobs", "{\"name\": 3}").await,
+            422,
+            "the descriptor is invalid",
+        ),
+        (
+            f.post("/v1/jobs", "name: j\ntests: []\n").await,
+            422,
+            "the descriptor is invalid",
+        ),
+        (
+            f.post("/v1/jobs", "version: '9.0'\nname: j\ntests: []\n")
+                .await,
+            400,
+            "not supported",
+        ),
+        (
+            call(
+                f.addr(),
+                "POST",
+                "/v1/jobs",
+                Some(&f.token),
+                &[0xff, 0xfe],
+                &[],
+            )
+            .await,
+            400,
+            "UTF-8",
+        ),
+        (f.get("/v1/jobs/999").await, 404, "there is no job 999"),
+        (f.get("/v1/jobs/abc").await, 400, "not a job id"),
+        (
+            f.get("/v1/jobs?state=sleeping").await,
+            400,
+            "not a job state",
+        ),
+        (f.get("/v1/jobs?limit=0").await, 400, "limit"),
+        (f.get("/v1/nothing").await, 404, "under /v1"),
+        (
+            f.post("/v1/jobs/1/cancel", "").await,
+            404,
+            "there is no job 1",
+        ),
+    ];
+    for (reply, status, text) in cases {
+        assert_eq!(reply.status, status, "{}", reply.body);
+        let message = reply.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+            + &reply.body["error"]["details"].to_string();
+        assert!(message.contains(text), "{text:?} not in {}", reply.body);
+    }
+    let huge = "#".repeat(2 * 1024 * 1024);
+    let reply = f.post("/v1/jobs", &huge).await;
+    assert_eq!(reply.status, 413);
+    let invalid = f.post("/v1/jobs", "name: j\ntests:\n  - name: t\n    steps:\n      - name: s\n        sleep: { duration: 1s, extra: 1 }\n").await;
+    let problems = invalid.body["error"]["details"]["problems"].to_string();
+    assert!(
+        problems.contains("tests[0].steps[0].sleep.extra: unknown field"),
+        "{problems}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_and_cancel_through_the_api() {
+    let f = Fixture::new().await;
+    let id = f.post("/v1/jobs", SLOW).await.body["job_id"]
+        .as_u64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        f.post(&format!("/v1/jobs/{id}/pause"), "").await.status,
+        202
+    );
+    f.wait_for(id, "paused").await;
+    let again = f.post(&format!("/v1/jobs/{id}/cancel"), "").await;
+    assert_eq!(
+        again.status, 409,
+        "a paused job is not running: {}",
+        again.body
+    );
+    assert_eq!(
+        f.post(&format!("/v1/jobs/{id}/resume"), "").await.status,
+        202
+    );
+    let done = f.wait_for(id, "completed").await;
+    assert_eq!(done["runs"][0]["tests"][0]["targets"][0]["step"], "after");
+
+    let id = f.post("/v1/jobs", SLOW).await.body["job_id"]
+        .as_u64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        f.post(&format!("/v1/jobs/{id}/cancel"), "").await.status,
+        202
+    );
+    f.wait_for(id, "cancelled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_paused_jobs_and_fails_zombies() {
+    let mut f = Fixture::new().await;
+    let id = f.post("/v1/jobs", SLOW).await.body["job_id"]
+        .as_u64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Shutting down pauses the running job.
+    f.server.take().unwrap().shutdown().await;
+    assert_eq!(f.store.job(id).await.unwrap().unwrap().state, "paused");
+    // A job this server left `started` (it was killed) is a zombie.
+    let zombie = f
+        .store
+        .create_job(NewJob {
+            name: "zombie".into(),
+            server_id: "test-server".into(),
+            state: "started".into(),
+            project: "default".into(),
+            extended_descriptor: "{}".into(),
+            ..NewJob::default()
+        })
+        .await
+        .unwrap();
+    let store = stampede_store::open(&f.url).await.unwrap();
+    f.server = Some(start(&store).await);
+    let done = f.wait_for(id, "completed").await;
+    assert_eq!(done["runs"][0]["tests"][0]["targets"][0]["step"], "after");
+    let events = f.get(&format!("/v1/jobs/{id}/events")).await.body["events"].clone();
+    let ins = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "TargetIn")
+        .count();
+    assert_eq!(
+        ins, 2,
+        "each step entered once across the restart: {events}"
+    );
+    let zombie = f.store.job(zombie).await.unwrap().unwrap();
+    assert_eq!(zombie.state, "failed");
+}

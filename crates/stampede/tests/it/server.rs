@@ -1,0 +1,122 @@
+//! `stampede server` as a process: tokens from the command line, a job submitted over HTTP,
+//! SIGTERM pausing it and a restart finishing it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{BIN, text};
+
+/// One HTTP/1.1 request; returns the status and the JSON body.
+fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Token {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply[9..12].parse().unwrap();
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn start_server(db: &str) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "server",
+            "--addr",
+            "127.0.0.1:0",
+            "--database",
+            db,
+            "--server-id",
+            "e2e",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .trim()
+        .to_string();
+    (child, addr)
+}
+
+fn wait_for(addr: &str, token: &str, id: u64, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = http(addr, "GET", &format!("/v1/jobs/{id}"), token, "");
+        assert_eq!(status, 200, "{body}");
+        if body["state"] == state {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "never {state}: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn server_tokens_submit_sigterm_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("server.db").display());
+    let out = Command::new(BIN)
+        .args([
+            "server",
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--database",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(token.len(), 64, "{token}");
+
+    let (server, addr) = start_server(&db);
+    let job = "name: slow\ntests:\n  - name: t\n    steps:\n      - name: nap\n        sleep: { duration: 2s }\n      - name: after\n        echo: { text: done }\n";
+    let (status, created) = http(&addr, "POST", "/v1/jobs", &token, job);
+    assert_eq!(status, 201, "{created}");
+    let id = created["job_id"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = server.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let (mut server, addr) = start_server(&db);
+    let done = wait_for(&addr, &token, id, "completed");
+    assert_eq!(done["runs"][0]["tests"][0]["targets"][0]["step"], "after");
+    let (_, events) = http(&addr, "GET", &format!("/v1/jobs/{id}/events"), &token, "");
+    let names: Vec<_> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    let count = |n: &str| names.iter().filter(|x| *x == n).count();
+    assert_eq!(count("JobStatePaused"), 1, "{names:?}");
+    assert_eq!(count("TargetIn"), 2, "nothing twice: {names:?}");
+    assert_eq!(count("TargetOut"), 2, "nothing lost: {names:?}");
+
+    let (status, _) = http(&addr, "GET", "/v1/jobs", "not-a-token", "");
+    assert_eq!(status, 401);
+    let _ = server.kill();
+    let _ = server.wait();
+}
