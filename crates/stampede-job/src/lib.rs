@@ -22,8 +22,8 @@ pub mod targets;
 pub mod template;
 
 pub use descriptor::spec::{
-    FileReporter as FileReporterSpec, JobSpec, ReporterSpec, ReportingSpec, RetriesSpec, StepEntry,
-    TargetsSpec, TestSpec,
+    CloudOptions, FileReporter as FileReporterSpec, JobSpec, ReporterSpec, ReportingSpec,
+    RetriesSpec, StepEntry, TargetsSpec, TestSpec,
 };
 pub use descriptor::{
     CURRENT_VERSION, CsvTargets, DescriptorError, Job, Step, StepKind, SyntheticTargets, Targets,

@@ -105,6 +105,8 @@ pub struct Job {
     pub final_reporters: Vec<ReporterSpec>,
     /// The native descriptor as JSON: what the store keeps and a resume starts from.
     pub extended: Value,
+    /// Where `stampede cloud run` sends it, if the descriptor says.
+    pub cloud: Option<spec::CloudOptions>,
 }
 
 /// A test of a [`Job`].
@@ -734,6 +736,7 @@ fn build(spec: JobSpec, mut extended: Value, base_dir: &Path) -> Result<Job, Vec
             run_reporters: reporting.run_reporters,
             final_reporters: reporting.final_reporters,
             extended,
+            cloud: spec.cloud,
         })
     } else {
         Err(problems)

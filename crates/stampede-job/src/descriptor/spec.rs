@@ -44,6 +44,24 @@ pub struct JobSpec {
     /// Who gives the verdict (default: `target_success: "=100%"` and `thresholds`).
     #[serde(default)]
     pub reporting: Option<ReportingSpec>,
+    /// Where `stampede cloud run` sends this job (the descriptor's layer of the client's
+    /// configuration: flags and `STAMPEDE_*` variables override it, it overrides the
+    /// config file).
+    #[serde(default)]
+    pub cloud: Option<CloudOptions>,
+}
+
+/// The job server to use for this job.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudOptions {
+    /// The server's URL, e.g. `http://127.0.0.1:6565`.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// How long one request may take (default 30s).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<DurationText>")]
+    pub timeout: Option<Duration>,
 }
 
 /// A test: targets, and a pipeline of steps every target goes through on its own.

@@ -3,6 +3,7 @@
 //! retries, runs = 0) and the events it leaves.
 
 mod contest;
+mod fuzz;
 mod lifecycle;
 
 use std::future::Future;
