@@ -1,6 +1,7 @@
 //! The job server's REST bodies (`/v1`): what the server writes and the client reads.
 //! Errors use k6 cloudapi's envelope, `{"error": {"code", "message", "details",
-//! "field_errors"}}`.
+//! "field_errors"}}`. Live events (`GET /v1/jobs/{id}/events/stream`) are server-sent
+//! events whose `id` is the event's `seq` and whose `data` is an [`ApiEvent`].
 
 use std::collections::BTreeMap;
 
@@ -34,7 +35,7 @@ pub struct ErrorDetail {
     pub field_errors: BTreeMap<String, Vec<String>>,
 }
 
-/// The answer to a job submission.
+/// The answer to a job submission or retry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobCreated {
     /// The job's id.

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use stampede_api::server::{ErrorBody, ErrorDetail};
@@ -42,6 +43,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 405: the path exists, but not with this method.
+    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message)
+    }
+
     /// 409: the request does not fit the job's state.
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, message)
@@ -57,6 +63,12 @@ impl ApiError {
     /// 500: the store failed (never a bad request).
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// An extractor's rejection (a query string that does not parse, a body too large),
+    /// with the rejection's status.
+    pub(crate) fn rejected(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError::new(status, message)
     }
 
     /// The status.
@@ -82,6 +94,24 @@ impl IntoResponse for ApiError {
             },
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// axum's `Query`, rejecting a bad query string with the envelope rather than plain text.
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(query)) => Ok(ApiQuery(query)),
+            Err(e) => Err(ApiError::rejected(e.status(), e.body_text())),
+        }
     }
 }
 

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State as Extract};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path as UrlPath, State as Extract};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -12,10 +13,10 @@ use stampede_api::job::{JobState, JobStatus, PausePayload};
 use stampede_api::server::{ApiEvent, EventPage, JobCreated, JobEntry, JobList, VersionInfo};
 use stampede_job::Job;
 use stampede_job::runner::{self, JobControl};
-use stampede_store::{EventQuery, JobId, JobQuery, JobRecord, NewJob};
+use stampede_store::{Event, EventQuery, JobId, JobQuery, JobRecord, NewJob};
 
 use crate::auth::Project;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::{Running, State};
 
 /// The most items a page holds.
@@ -114,10 +115,11 @@ pub(crate) struct SubmitQuery {
 pub(crate) async fn submit(
     Extract(state): Extract<Arc<State>>,
     Extension(Project(project)): Extension<Project>,
-    Query(query): Query<SubmitQuery>,
+    ApiQuery(query): ApiQuery<SubmitQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    let body = body.map_err(|e| ApiError::rejected(e.status(), e.body_text()))?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the descriptor must be UTF-8 text (YAML or JSON)"))?;
     if text.trim().is_empty() {
@@ -131,13 +133,6 @@ pub(crate) async fn submit(
         }
         other => ApiError::bad_request(other.to_string()),
     })?;
-    let key = headers
-        .get("idempotency-key")
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be text"))
-        })
-        .transpose()?;
     let new = NewJob {
         name: job.name.clone(),
         requestor: query.requestor.unwrap_or_else(|| project.clone()),
@@ -149,12 +144,35 @@ pub(crate) async fn submit(
         state: JobState::Unknown.name().to_string(),
         project,
     };
+    create(&state, new, job, idempotency_key(&headers)?).await
+}
+
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be text"))
+        })
+        .transpose()
+}
+
+/// Stores `new` (once per idempotency key) and runs `job` if this call created it: 201, or
+/// 200 with the earlier job when the key was seen before.
+async fn create(
+    state: &Arc<State>,
+    new: NewJob,
+    job: Job,
+    key: Option<&str>,
+) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
     let (id, created) = match key {
         Some(key) => state.store.create_job_once(key, new).await?,
         None => (state.store.create_job(new).await?, true),
     };
+    let name = job.name.clone();
     if created {
-        spawn(&state, id, job.clone(), None);
+        spawn(state, id, job, None);
     }
     let status = if created {
         StatusCode::CREATED
@@ -165,11 +183,64 @@ pub(crate) async fn submit(
         status,
         Json(JobCreated {
             job_id: id,
-            name: job.name,
+            name,
             created,
             status_url: format!("/v1/jobs/{id}"),
         }),
     ))
+}
+
+/// Submits job `id` again, as a new job from its stored descriptors (same name, tags and
+/// project), if it ended or is paused. The old job is left as it is.
+pub(crate) async fn retry(
+    Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
+    UrlPath(id): UrlPath<String>,
+    ApiQuery(query): ApiQuery<SubmitQuery>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    let record = owned(&state, &project, &id).await?;
+    let latest = latest_state(&state, record.id).await?;
+    if !(latest.is_final() || latest == JobState::Paused) {
+        return Err(ApiError::conflict(format!(
+            "job {} is {}: only a completed, failed, cancelled or paused job can be retried; wait for it to end or cancel it first",
+            record.id,
+            latest.name()
+        )));
+    }
+    let job = rebuild(&record)?;
+    let new = NewJob {
+        name: record.name,
+        requestor: query.requestor.unwrap_or(record.requestor),
+        server_id: state.server_id.clone(),
+        requested_at_us: runner::now_us(),
+        descriptor: record.descriptor,
+        extended_descriptor: record.extended_descriptor,
+        tags: record.tags,
+        state: JobState::Unknown.name().to_string(),
+        project: record.project,
+    };
+    create(&state, new, job, idempotency_key(&headers)?).await
+}
+
+/// The state of job `id`'s latest state event (as its status shows it), `unknown` before
+/// the first.
+async fn latest_state(state: &State, id: JobId) -> Result<JobState, ApiError> {
+    let events = state
+        .store
+        .events(&EventQuery {
+            job_id: id,
+            names: JobState::ALL
+                .iter()
+                .map(|s| s.event().to_string())
+                .collect(),
+            ..EventQuery::default()
+        })
+        .await?;
+    Ok(events
+        .last()
+        .and_then(|e| JobState::from_event(&e.name))
+        .unwrap_or(JobState::Unknown))
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,7 +281,7 @@ fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
 pub(crate) async fn list(
     Extract(state): Extract<Arc<State>>,
     Extension(Project(project)): Extension<Project>,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<JobList>, ApiError> {
     let states = split(query.state.as_deref());
     if let Some(bad) = states.iter().find(|s| JobState::from_name(s).is_none()) {
@@ -252,7 +323,7 @@ pub(crate) async fn list(
 
 /// The job `id` if the token's project owns it; 404 otherwise (whether it exists is not
 /// told to other projects).
-async fn owned(state: &State, project: &str, id: &str) -> Result<JobRecord, ApiError> {
+pub(crate) async fn owned(state: &State, project: &str, id: &str) -> Result<JobRecord, ApiError> {
     let id: JobId = id.parse().map_err(|_| {
         ApiError::bad_request(format!("{id:?} is not a job id (a positive integer)"))
     })?;
@@ -293,7 +364,7 @@ pub(crate) async fn events(
     Extract(state): Extract<Arc<State>>,
     Extension(Project(project)): Extension<Project>,
     UrlPath(id): UrlPath<String>,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
     let record = owned(&state, &project, &id).await?;
     let limit = page_limit(query.limit)?;
@@ -307,23 +378,25 @@ pub(crate) async fn events(
         })
         .await?;
     let next_after = events.last().map(|e| e.seq);
-    let events = events
-        .into_iter()
-        .map(|e| ApiEvent {
-            seq: e.seq,
-            run: e.run,
-            test: e.test,
-            attempt: e.attempt,
-            step: e.step,
-            target: e.target,
-            name: e.name,
-            payload: e
-                .payload
-                .and_then(|p| serde_json::value::RawValue::from_string(p).ok()),
-            at_us: e.emitted_at_us,
-        })
-        .collect();
+    let events = events.into_iter().map(api_event).collect();
     Ok(Json(EventPage { events, next_after }))
+}
+
+/// A stored event as the API shows it.
+pub(crate) fn api_event(e: Event) -> ApiEvent {
+    ApiEvent {
+        seq: e.seq,
+        run: e.run,
+        test: e.test,
+        attempt: e.attempt,
+        step: e.step,
+        target: e.target,
+        name: e.name,
+        payload: e
+            .payload
+            .and_then(|p| serde_json::value::RawValue::from_string(p).ok()),
+        at_us: e.emitted_at_us,
+    }
 }
 
 /// The control of job `id` if it runs on this server.

@@ -9,7 +9,11 @@
 //! | `GET /v1/jobs?state=&tag=&after=&limit=` | list the project's jobs |
 //! | `GET /v1/jobs/{id}` | the job's status, rebuilt from its events |
 //! | `GET /v1/jobs/{id}/events?after=&limit=` | its events, paged by sequence number |
+//! | `GET /v1/jobs/{id}/events/stream?after=` | its events live, as server-sent events (`Last-Event-ID` resumes) |
 //! | `POST /v1/jobs/{id}/cancel`, `/pause`, `/resume` | control a job this server runs |
+//! | `POST /v1/jobs/{id}/retry?requestor=` | submit an ended or paused job again, as a new job |
+//! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
+//! | `GET /metrics` | jobs by state and HTTP request counts and durations (OpenMetrics text) |
 //!
 //! Every call but `/healthz` needs `Authorization: Token SECRET`; tokens are created with
 //! [`create_token`] (the secret is shown once and stored as its SHA-256) and belong to a
@@ -23,6 +27,9 @@
 mod auth;
 mod error;
 mod jobs;
+mod metrics;
+mod openapi;
+mod stream;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,7 +38,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
 use stampede_job::runner::JobControl;
 use stampede_store::{EventStore, JobId};
 use tokio_util::sync::CancellationToken;
@@ -59,6 +68,11 @@ pub(crate) struct State {
     pub(crate) server_id: String,
     /// The jobs running on this server, by id.
     pub(crate) running: Mutex<HashMap<JobId, Running>>,
+    /// Cancelled when the server stops: live event streams end, so that the graceful
+    /// shutdown does not wait for them forever.
+    pub(crate) stop: CancellationToken,
+    /// What `/metrics` reports.
+    pub(crate) metrics: metrics::Metrics,
 }
 
 /// A job running on this server.
@@ -96,10 +110,13 @@ impl Server {
     /// Recovers this server's jobs (zombies fail, paused jobs resume), binds `config.addr`
     /// and serves until [`Server::shutdown`]. Call inside a tokio runtime.
     pub async fn start(config: Config, store: Arc<dyn EventStore>) -> Result<Server, StartError> {
+        let stop = CancellationToken::new();
         let state = Arc::new(State {
             store,
             server_id: config.server_id.clone(),
             running: Mutex::new(HashMap::new()),
+            stop: stop.clone(),
+            metrics: metrics::Metrics::new(),
         });
         jobs::recover(&state).await.map_err(StartError::Recover)?;
         let listener = tokio::net::TcpListener::bind(config.addr)
@@ -112,7 +129,6 @@ impl Server {
             addr: config.addr,
             source,
         })?;
-        let stop = CancellationToken::new();
         let app = router(state.clone(), config.request_timeout);
         let serving = tokio::spawn({
             let stop = stop.clone();
@@ -160,26 +176,74 @@ impl Server {
     }
 }
 
+/// One route: what the router serves, and what the OpenAPI document must describe (a test
+/// holds the two to each other).
+pub(crate) struct Route {
+    /// What `handler` answers; read by the test that compares routes with the document.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    /// Whether it needs a token.
+    pub(crate) token: bool,
+    handler: MethodRouter<Arc<State>>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, token: bool, handler: H) -> Route
+where
+    H: Handler<T, Arc<State>>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
+    Route {
+        method,
+        path,
+        token,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every route the server answers.
+pub(crate) fn routes() -> Vec<Route> {
+    use Method as M;
+    vec![
+        route(M::GET, "/healthz", false, || async { "ok" }),
+        route(M::GET, "/metrics", true, metrics::scrape),
+        route(M::GET, "/v1/version", true, jobs::version),
+        route(M::GET, "/v1/openapi.json", true, openapi::serve),
+        route(M::POST, "/v1/jobs", true, jobs::submit),
+        route(M::GET, "/v1/jobs", true, jobs::list),
+        route(M::GET, "/v1/jobs/{id}", true, jobs::status),
+        route(M::GET, "/v1/jobs/{id}/events", true, jobs::events),
+        route(M::GET, "/v1/jobs/{id}/events/stream", true, stream::stream),
+        route(M::POST, "/v1/jobs/{id}/cancel", true, jobs::cancel),
+        route(M::POST, "/v1/jobs/{id}/pause", true, jobs::pause),
+        route(M::POST, "/v1/jobs/{id}/resume", true, jobs::resume),
+        route(M::POST, "/v1/jobs/{id}/retry", true, jobs::retry),
+    ]
+}
+
 fn router(state: Arc<State>, timeout: Duration) -> Router {
-    let api = Router::new()
-        .route("/v1/version", get(jobs::version))
-        .route("/v1/jobs", post(jobs::submit).get(jobs::list))
-        .route("/v1/jobs/{id}", get(jobs::status))
-        .route("/v1/jobs/{id}/events", get(jobs::events))
-        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/v1/jobs/{id}/pause", post(jobs::pause))
-        .route("/v1/jobs/{id}/resume", post(jobs::resume))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(api)
+    let (open, guarded): (Vec<_>, Vec<_>) = routes().into_iter().partition(|r| !r.token);
+    let add = |router: Router<Arc<State>>, route: Route| router.route(route.path, route.handler);
+    let guarded = guarded.into_iter().fold(Router::new(), add).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), auth::require_token),
+    );
+    open.into_iter()
+        .fold(Router::new(), add)
+        .merge(guarded)
+        .method_not_allowed_fallback(|| async {
+            ApiError::method_not_allowed(
+                "this endpoint does not take this method; /v1/openapi.json lists what each takes",
+            )
+        })
         .fallback(|| async { ApiError::not_found("no such endpoint; the API is under /v1") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(move |req, next| {
             error::with_timeout(timeout, req, next)
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
+        ))
         .with_state(state)
 }

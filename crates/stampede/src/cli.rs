@@ -29,6 +29,133 @@ pub(crate) enum Command {
     Sut(SutArgs),
     /// Start the job server (REST API under /v1), or manage its tokens.
     Server(ServerArgs),
+    /// Check a server and a token and remember them for `cloud` and `jobs`.
+    Login(LoginArgs),
+    /// Run a job on a server and follow it (k6 cloud style).
+    #[command(subcommand)]
+    Cloud(CloudCommand),
+    /// Manage jobs on a server.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+/// Which server, with which token. Later wins: defaults < config file (`stampede login`) <
+/// the descriptor's `cloud:` < STAMPEDE_SERVER / STAMPEDE_TOKEN / STAMPEDE_TIMEOUT < these
+/// flags.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ConnArgs {
+    /// The server's URL, e.g. http://127.0.0.1:6565.
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) server: Option<String>,
+    /// The API token.
+    #[arg(long, global = true, value_name = "SECRET")]
+    pub(crate) token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    #[command(flatten)]
+    pub(crate) conn: ConnArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CloudCommand {
+    /// Submit a job, print its URL, follow its progress every 2 s; Ctrl-C cancels it.
+    Run {
+        /// The job descriptor (YAML or JSON; native or ConTest).
+        file: PathBuf,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Write the final status as JSON to this file.
+        #[arg(long, value_name = "PATH")]
+        summary_json: Option<PathBuf>,
+    },
+    /// A job's status.
+    Status {
+        /// The job's id.
+        id: u64,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a job.
+    Stop {
+        /// The job's id.
+        id: u64,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// List jobs.
+    List {
+        /// Only jobs in this state (repeatable: any of them).
+        #[arg(long = "state")]
+        states: Vec<String>,
+        /// Only jobs with this tag (repeatable: all of them).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A job's status, rebuilt from its events.
+    Status {
+        /// The job's id.
+        id: u64,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A job's events.
+    Events {
+        /// The job's id.
+        id: u64,
+        /// Only events after this sequence number.
+        #[arg(long)]
+        after: Option<u64>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a running job.
+    Pause {
+        /// The job's id.
+        id: u64,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Resume a paused job.
+    Resume {
+        /// The job's id.
+        id: u64,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Cancel a running job.
+    Cancel {
+        /// The job's id.
+        id: u64,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Run a finished (or paused) job again as a new job.
+    Retry {
+        /// The job's id.
+        id: u64,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
 }
 
 /// Where the server keeps its jobs, events and tokens.

@@ -274,10 +274,16 @@ fn skipped(status: &JobStatus) -> Vec<String> {
 /// 0 when the job completed and every reporter passed; 99 when a thresholds verdict failed;
 /// 97 when another verdict failed or the job failed; 105 when a signal paused or cancelled it.
 fn exit_code(outcome: &JobOutcome, status: &JobStatus) -> Code {
-    match outcome {
-        JobOutcome::Failed(_) => Code::RunFailed,
-        JobOutcome::Paused(_) | JobOutcome::Cancelled => Code::Interrupted,
-        JobOutcome::Completed => {
+    exit_code_of(outcome.state(), status)
+}
+
+/// The exit code of a job that ended in `state` with `status`.
+pub(crate) fn exit_code_of(state: JobState, status: &JobStatus) -> Code {
+    match state {
+        JobState::Failed | JobState::PauseFailed | JobState::CancellationFailed => Code::RunFailed,
+        JobState::Paused | JobState::Cancelled | JobState::Cancelling => Code::Interrupted,
+        JobState::Unknown | JobState::Started => Code::Other,
+        JobState::Completed => {
             let reports = status
                 .runs
                 .iter()
@@ -297,7 +303,7 @@ fn exit_code(outcome: &JobOutcome, status: &JobStatus) -> Code {
 
 /// The job's status as text: per run, each test's targets and where they ended, then the
 /// reporters' verdicts.
-fn render_status(status: &JobStatus) -> String {
+pub(crate) fn render_status(status: &JobStatus) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(

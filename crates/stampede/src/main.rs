@@ -2,6 +2,7 @@
 //! signals and exit codes live here; everything else is in a library.
 
 mod cli;
+mod cloud;
 mod job;
 mod limits;
 mod load;
@@ -60,6 +61,9 @@ fn main() -> ExitCode {
         cli::Command::Validate(args) => job::validate(args),
         cli::Command::Schema => job::schema(),
         cli::Command::Server(args) => server::run(args),
+        cli::Command::Login(args) => cloud::login(args),
+        cli::Command::Cloud(command) => cloud::cloud(command),
+        cli::Command::Jobs(command) => cloud::jobs(command),
     };
     match outcome {
         Ok(code) => ExitCode::from(code.code()),

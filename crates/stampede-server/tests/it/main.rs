@@ -10,8 +10,14 @@ use serde_json::Value;
 use stampede_server::{Config, Server, create_token};
 use stampede_store::{EventStore, NewJob};
 
+mod metrics;
+mod openapi;
+mod retry;
+mod sse;
+
 struct Reply {
     status: u16,
+    content_type: String,
     body: Value,
 }
 
@@ -45,10 +51,20 @@ async fn call(
         .unwrap();
     let response = sender.send_request(request).await.unwrap();
     let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    Reply { status, body }
+    Reply {
+        status,
+        content_type,
+        body,
+    }
 }
 
 struct Fixture {
@@ -93,6 +109,38 @@ impl Fixture {
             &[],
         )
         .await
+    }
+
+    /// A request with this fixture's token.
+    async fn send(&self, method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+        call(
+            self.addr(),
+            method,
+            path,
+            Some(&self.token),
+            body.as_bytes(),
+            headers,
+        )
+        .await
+    }
+
+    /// Submits `descriptor` and returns the new job's id.
+    async fn submit(&self, descriptor: &str) -> u64 {
+        let created = self.post("/v1/jobs", descriptor).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.body["job_id"].as_u64().unwrap()
+    }
+
+    /// The sequence numbers of the job's events, from the events endpoint.
+    async fn seqs(&self, id: u64) -> Vec<u64> {
+        let page = self.get(&format!("/v1/jobs/{id}/events")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect()
     }
 
     /// Polls the job's status until its state is `state`.

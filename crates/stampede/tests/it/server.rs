@@ -120,3 +120,88 @@ fn server_tokens_submit_sigterm_and_restart() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// `stampede` with the client's config file in `dir` and no token in the environment.
+fn client_cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("STAMPEDE_CONFIG", dir.join("config.json"))
+        .env_remove("STAMPEDE_TOKEN")
+        .env_remove("STAMPEDE_SERVER")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn login_cloud_run_and_jobs_verbs_against_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("server.db").display());
+    let out = Command::new(BIN)
+        .args([
+            "server",
+            "token",
+            "create",
+            "--name",
+            "cli",
+            "--database",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (mut server, addr) = start_server(&db);
+    let url = format!("http://{addr}");
+
+    // A wrong token is refused at login and nothing is saved.
+    let out = client_cmd(dir.path(), &["login", "--server", &url, "--token", "wrong"]);
+    assert_eq!(out.status.code(), Some(104), "{}", text(&out));
+    assert!(!dir.path().join("config.json").exists());
+    let out = client_cmd(dir.path(), &["login", "--server", &url, "--token", &token]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // cloud run follows the job to its end; a crossed threshold would be 99, this passes.
+    let job = dir.path().join("job.yaml");
+    std::fs::write(
+        &job,
+        "name: remote\ntags: [cli]\ntests:\n  - name: t\n    targets: { synthetic: { count: 2 } }\n    steps:\n      - name: hi\n        exec: { command: echo, args: ['{{ target.id }}'] }\n",
+    )
+    .unwrap();
+    let summary = dir.path().join("status.json");
+    let out = client_cmd(
+        dir.path(),
+        &[
+            "cloud",
+            "run",
+            job.to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{url}/v1/jobs/1")),
+        "{}",
+        text(&out)
+    );
+    let status: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(status["state"], "completed");
+
+    let out = client_cmd(dir.path(), &["jobs", "list", "--tag", "cli", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["jobs"][0]["name"], "remote");
+    let out = client_cmd(dir.path(), &["jobs", "events", "1"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("JobStateCompleted"));
+    let out = client_cmd(dir.path(), &["jobs", "retry", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("job 2 is job 1 again"));
+    let out = client_cmd(dir.path(), &["jobs", "status", "999"]);
+    assert_eq!(out.status.code(), Some(104), "{}", text(&out));
+    assert!(text(&out).contains("there is no job 999"), "{}", text(&out));
+    // An invalid descriptor never leaves the machine.
+    std::fs::write(&job, "name: bad\ntests: []\n").unwrap();
+    let out = client_cmd(dir.path(), &["cloud", "run", job.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(104), "{}", text(&out));
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -1,0 +1,202 @@
+//! The job server's REST client (`stampede-server`'s `/v1` API), with k6 cloudapi's habits:
+//! settings consolidated in layers ([`ClientConfig::consolidate`]), every call retried up to
+//! 3 times, 500 ms apart, on network errors, 5xx and 429, one `Idempotency-Key` per logical
+//! POST so a retried submit makes one job, and errors that say what the server said
+//! ([`ClientError`]).
+//!
+//! The bodies are `stampede_api`'s, re-exported: [`JobCreated`], [`JobList`], [`JobStatus`],
+//! [`EventPage`], [`VersionInfo`]. The config file (`stampede login` writes it) is found by
+//! [`config_path`] and read and written by [`load_file`] and [`save_file`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), stampede_client::ClientError> {
+//! use stampede_client::{Client, ClientConfig, PartialConfig, config_path, load_file};
+//!
+//! let env = |name: &str| std::env::var(name).ok();
+//! let file = match config_path(&env) {
+//!     Some(path) => load_file(&path)?,
+//!     None => None,
+//! };
+//! let config = ClientConfig::consolidate(file, None, &env, PartialConfig::default())?;
+//! let client = Client::new(config)?;
+//! let created = client.submit("name: hello\ntests: []\n", None).await?;
+//! let status = client.status(created.job_id).await?;
+//! println!("job {} is {:?}", status.job_id, status.state);
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod error;
+mod transport;
+
+use hyper::Method;
+use serde::de::DeserializeOwned;
+
+pub use config::{
+    CONFIG_ENV, ClientConfig, ConfigError, DEFAULT_SERVER, Layer, PartialConfig, SERVER_ENV,
+    TIMEOUT_ENV, TOKEN_ENV, config_path, load_file, save_file,
+};
+pub use error::ClientError;
+pub use stampede_api::job::JobStatus;
+pub use stampede_api::server::{ApiEvent, EventPage, JobCreated, JobEntry, JobList, VersionInfo};
+
+use transport::{Call, Transport};
+
+/// The content type of a submitted descriptor (JSON is YAML too).
+const DESCRIPTOR_TYPE: &str = "application/yaml";
+
+/// A client of one job server. Cheap to clone; each call opens its own connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    config: ClientConfig,
+    transport: Transport,
+}
+
+impl Client {
+    /// A client with these settings; fails if one of them cannot be used.
+    pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
+        let transport = Transport::new(&config)?;
+        Ok(Client { config, transport })
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// `GET /v1/version`: the server's version and id.
+    pub async fn version(&self) -> Result<VersionInfo, ClientError> {
+        self.json(get("/v1/version".into())).await
+    }
+
+    /// `POST /v1/jobs`: submits a descriptor (YAML or JSON, native or ConTest) on behalf of
+    /// `requestor` (default: the token's project). Retrying is safe: the attempts share one
+    /// idempotency key, so the server makes one job (`created` is false on a replay).
+    pub async fn submit(
+        &self,
+        descriptor: &str,
+        requestor: Option<&str>,
+    ) -> Result<JobCreated, ClientError> {
+        let query = query(requestor.map(|r| ("requestor", r.to_string())));
+        self.json(Call {
+            method: Method::POST,
+            path: format!("/v1/jobs{query}"),
+            body: Some((descriptor, DESCRIPTOR_TYPE)),
+        })
+        .await
+    }
+
+    /// `GET /v1/jobs`: the jobs in any of `states` carrying all of `tags`, by id, after job
+    /// `after`, at most `limit` (the server's default and most: 1000).
+    pub async fn list(
+        &self,
+        states: &[String],
+        tags: &[String],
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<JobList, ClientError> {
+        let query = query(
+            [
+                (!states.is_empty()).then(|| ("state", states.join(","))),
+                (!tags.is_empty()).then(|| ("tag", tags.join(","))),
+                after.map(|a| ("after", a.to_string())),
+                limit.map(|l| ("limit", l.to_string())),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        self.json(get(format!("/v1/jobs{query}"))).await
+    }
+
+    /// `GET /v1/jobs/{id}`: the job's status, rebuilt from its events.
+    pub async fn status(&self, id: u64) -> Result<JobStatus, ClientError> {
+        self.json(get(format!("/v1/jobs/{id}"))).await
+    }
+
+    /// `GET /v1/jobs/{id}/events`: its events after sequence number `after`, at most
+    /// `limit`; pass the page's `next_after` to read on.
+    pub async fn events(
+        &self,
+        id: u64,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<EventPage, ClientError> {
+        let query = query(
+            [
+                after.map(|a| ("after", a.to_string())),
+                limit.map(|l| ("limit", l.to_string())),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        self.json(get(format!("/v1/jobs/{id}/events{query}"))).await
+    }
+
+    /// `POST /v1/jobs/{id}/cancel`: asks the server running the job to cancel it.
+    pub async fn cancel(&self, id: u64) -> Result<(), ClientError> {
+        self.control(id, "cancel").await
+    }
+
+    /// `POST /v1/jobs/{id}/pause`: asks the server running the job to pause it.
+    pub async fn pause(&self, id: u64) -> Result<(), ClientError> {
+        self.control(id, "pause").await
+    }
+
+    /// `POST /v1/jobs/{id}/resume`: resumes a paused job.
+    pub async fn resume(&self, id: u64) -> Result<(), ClientError> {
+        self.control(id, "resume").await
+    }
+
+    /// `POST /v1/jobs/{id}/retry`: submits the job's descriptor again as a new job. A server
+    /// without this endpoint answers 404, which comes back as [`ClientError::Api`].
+    pub async fn retry(&self, id: u64) -> Result<JobCreated, ClientError> {
+        self.json(post(format!("/v1/jobs/{id}/retry"))).await
+    }
+
+    async fn control(&self, id: u64, action: &str) -> Result<(), ClientError> {
+        self.transport
+            .send(&post(format!("/v1/jobs/{id}/{action}")))
+            .await
+            .map(drop)
+    }
+
+    async fn json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ClientError> {
+        let body = self.transport.send(&call).await?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
+            what: call.describe(),
+            error: e.to_string(),
+        })
+    }
+}
+
+fn get(path: String) -> Call<'static> {
+    Call {
+        method: Method::GET,
+        path,
+        body: None,
+    }
+}
+
+fn post(path: String) -> Call<'static> {
+    Call {
+        method: Method::POST,
+        path,
+        body: None,
+    }
+}
+
+/// `?k=v&...`, form-encoded, or nothing.
+fn query(pairs: impl IntoIterator<Item = (&'static str, String)>) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    let mut any = false;
+    for (key, value) in pairs {
+        serializer.append_pair(key, &value);
+        any = true;
+    }
+    if any {
+        format!("?{}", serializer.finish())
+    } else {
+        String::new()
+    }
+}

@@ -1,0 +1,444 @@
+//! `GET /v1/openapi.json`: the OpenAPI 3.1 document of the server, written by hand.
+//!
+//! By hand rather than generated (utoipa): the bodies live in `stampede-api`, which stays
+//! free of server dependencies, and the document is one declarative table. Two tests keep
+//! it honest: one here holds its paths and methods to the router's [`routes`](crate::routes),
+//! one in `tests/it/openapi.rs` checks real responses against its schemas.
+
+use axum::Json;
+use serde_json::{Map, Value, json};
+use stampede_api::job::{JobState, STATUS_SCHEMA};
+
+pub(crate) async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+/// The document.
+pub(crate) fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Stampede job server",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Submit, watch and control Stampede jobs. Every call but /healthz needs `Authorization: Token SECRET` (`stampede server token create`); a token sees only its project's jobs. Errors use k6's envelope."
+        },
+        "security": [{ "Token": [] }],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {
+                "Token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`Token SECRET` (or `Bearer SECRET`)."
+                }
+            },
+            "parameters": parameters(),
+            "responses": error_responses(),
+            "schemas": schemas()
+        }
+    })
+}
+
+fn paths() -> Value {
+    json!({
+        "/healthz": { "get": {
+            "operationId": "healthz",
+            "summary": "Whether the server answers; needs no token.",
+            "security": [],
+            "responses": { "200": text("`ok`", "text/plain") }
+        }},
+        "/metrics": { "get": operation(
+            "metrics",
+            "Jobs by state and HTTP request counts and durations, for Prometheus.",
+            json!([]),
+            json!({ "200": text("The OpenMetrics text format.", "application/openmetrics-text") }),
+            &[],
+        )},
+        "/v1/version": { "get": operation(
+            "version",
+            "The server's version and id.",
+            json!([]),
+            json!({ "200": body("The version.", "VersionInfo") }),
+            &[],
+        )},
+        "/v1/openapi.json": { "get": operation(
+            "openapi",
+            "This document.",
+            json!([]),
+            json!({ "200": { "description": "An OpenAPI 3.1 document.",
+                "content": { "application/json": { "schema": { "type": "object" } } } } }),
+            &[],
+        )},
+        "/v1/jobs": {
+            "post": with_descriptor(operation(
+                "submitJob",
+                "Submit a job descriptor (YAML or JSON, native or ConTest); it starts at once.",
+                json!([param("Requestor"), param("IdempotencyKey")]),
+                json!({
+                    "201": body("The job was created.", "JobCreated"),
+                    "200": body("The Idempotency-Key was seen before: the earlier job.", "JobCreated")
+                }),
+                &[400, 413, 422],
+            )),
+            "get": operation(
+                "listJobs",
+                "The project's jobs, by id, a page at a time.",
+                json!([
+                    query("state", "Comma-separated job states; a job in any of them matches.", json!({ "type": "string" })),
+                    query("tag", "Comma-separated tags; a job with all of them matches.", json!({ "type": "string" })),
+                    query("after", "The last job id of the previous page (its `next_after`).", json!({ "type": "integer", "minimum": 0 })),
+                    param("Limit")
+                ]),
+                json!({ "200": body("A page of jobs.", "JobList") }),
+                &[400],
+            )
+        },
+        "/v1/jobs/{id}": { "get": operation(
+            "jobStatus",
+            "The job's status, rebuilt from its events.",
+            json!([param("JobId")]),
+            json!({ "200": body("The status.", "JobStatus") }),
+            &[400, 404],
+        )},
+        "/v1/jobs/{id}/events": { "get": operation(
+            "jobEvents",
+            "The job's events, by sequence number, a page at a time.",
+            json!([
+                param("JobId"),
+                query("after", "The last sequence number already read (the previous page's `next_after`).", json!({ "type": "integer", "minimum": 0 })),
+                param("Limit")
+            ]),
+            json!({ "200": body("A page of events.", "EventPage") }),
+            &[400, 404],
+        )},
+        "/v1/jobs/{id}/events/stream": { "get": operation(
+            "streamJobEvents",
+            "The job's events live, as server-sent events: `id` is the sequence number, `event` the event's name, `data` an ApiEvent. The stream ends after a final state event, or once the job stays paused; keep-alive comments are sent while it is idle.",
+            json!([
+                param("JobId"),
+                query("after", "Start after this sequence number (a first connection; `Last-Event-ID` takes precedence).", json!({ "type": "integer", "minimum": 0 })),
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "description": "The id of the last event received: a reconnecting client gets exactly the events after it.",
+                    "schema": { "type": "string", "pattern": "^[0-9]+$" }
+                }
+            ]),
+            json!({
+                "200": {
+                    "description": "A stream of events; each `data` is an ApiEvent (#/components/schemas/ApiEvent).",
+                    "content": { "text/event-stream": { "schema": { "type": "string" } } }
+                },
+                "204": { "description": "The job ended or is paused and has no events after the given one: nothing more will come (an EventSource stops reconnecting)." }
+            }),
+            &[400, 404],
+        )},
+        "/v1/jobs/{id}/cancel": { "post": control(
+            "cancelJob",
+            "Cancel a job this server runs; it records `cancelling`, then `cancelled`.",
+        )},
+        "/v1/jobs/{id}/pause": { "post": control(
+            "pauseJob",
+            "Pause a job this server runs; it records `paused` with where it was.",
+        )},
+        "/v1/jobs/{id}/resume": { "post": control(
+            "resumeJob",
+            "Resume a paused job from where it paused.",
+        )},
+        "/v1/jobs/{id}/retry": { "post": operation(
+            "retryJob",
+            "Submit a completed, failed, cancelled or paused job again, as a new job with the same descriptor, name, tags and project (the old job stays as it is).",
+            json!([
+                param("JobId"),
+                query("requestor", "Who asks (default: the old job's requestor).", json!({ "type": "string" })),
+                param("IdempotencyKey")
+            ]),
+            json!({
+                "201": body("The new job was created.", "JobCreated"),
+                "200": body("The Idempotency-Key was seen before: the earlier job.", "JobCreated")
+            }),
+            &[400, 404, 409],
+        )}
+    })
+}
+
+/// A token-protected operation: `ok` plus the given error statuses, and the ones any call
+/// may get (401 without a valid token, 500 when the store fails, 503 when it is too slow).
+fn operation(id: &str, summary: &str, parameters: Value, ok: Value, errors: &[u16]) -> Value {
+    let mut responses = match ok {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    for code in errors.iter().chain(&[401, 500, 503]) {
+        let name = match code {
+            400 => "BadRequest",
+            401 => "Unauthorized",
+            404 => "NotFound",
+            409 => "Conflict",
+            413 => "TooLarge",
+            422 => "Invalid",
+            500 => "Internal",
+            _ => "Unavailable",
+        };
+        responses.insert(
+            code.to_string(),
+            json!({ "$ref": format!("#/components/responses/{name}") }),
+        );
+    }
+    json!({
+        "operationId": id,
+        "summary": summary,
+        "parameters": parameters,
+        "responses": responses
+    })
+}
+
+/// A job control call: 202, or 409 when the job is not in a state that allows it.
+fn control(id: &str, summary: &str) -> Value {
+    operation(
+        id,
+        summary,
+        json!([param("JobId")]),
+        json!({ "202": { "description": "Asked for; watch the job's state." } }),
+        &[400, 404, 409],
+    )
+}
+
+fn with_descriptor(mut operation: Value) -> Value {
+    operation["requestBody"] = json!({
+        "required": true,
+        "description": "A job descriptor, native or ConTest, at most 1 MiB.",
+        "content": {
+            "application/yaml": { "schema": { "type": "string" } },
+            "application/json": { "schema": { "type": "object" } },
+            "text/plain": { "schema": { "type": "string" } }
+        }
+    });
+    operation
+}
+
+fn param(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/parameters/{name}") })
+}
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "description": description, "schema": schema })
+}
+
+fn body(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
+    })
+}
+
+fn text(description: &str, media: &str) -> Value {
+    json!({ "description": description, "content": { media: { "schema": { "type": "string" } } } })
+}
+
+fn parameters() -> Value {
+    json!({
+        "JobId": {
+            "name": "id", "in": "path", "required": true,
+            "description": "The job's id.",
+            "schema": { "type": "integer", "minimum": 1 }
+        },
+        "Limit": {
+            "name": "limit", "in": "query",
+            "description": "At most this many (default and most 1000).",
+            "schema": { "type": "integer", "minimum": 1, "maximum": 1000 }
+        },
+        "Requestor": {
+            "name": "requestor", "in": "query",
+            "description": "Who submits (default: the token's project).",
+            "schema": { "type": "string" }
+        },
+        "IdempotencyKey": {
+            "name": "Idempotency-Key", "in": "header",
+            "description": "Makes a retried request safe: a second request with the same key (in the project) creates nothing and answers the first job.",
+            "schema": { "type": "string" }
+        }
+    })
+}
+
+fn error_responses() -> Value {
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+        })
+    };
+    json!({
+        "BadRequest": error("The request is wrong: the message says what to fix."),
+        "Unauthorized": error("No token, or not a valid one."),
+        "NotFound": error("No such job for this token's project."),
+        "Conflict": error("The job's state does not allow this."),
+        "TooLarge": error("The body is larger than 1 MiB."),
+        "Invalid": error("The descriptor parses but is invalid; `details.problems` lists every problem."),
+        "Internal": error("The event store failed."),
+        "Unavailable": error("The request took too long; try again.")
+    })
+}
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn integer() -> Value {
+    json!({ "type": "integer" })
+}
+
+fn strings() -> Value {
+    json!({ "type": "array", "items": { "type": "string" } })
+}
+
+fn array_of(schema: &str) -> Value {
+    json!({ "type": "array", "items": { "$ref": format!("#/components/schemas/{schema}") } })
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+fn schemas() -> Value {
+    let states: Vec<&str> = JobState::ALL.iter().map(|s| s.name()).collect();
+    let state = json!({ "$ref": "#/components/schemas/JobState" });
+    let problems = json!({ "type": "object", "additionalProperties": strings() });
+    json!({
+        "Error": object(&["error"], json!({
+            "error": object(&["code", "message"], json!({
+                "code": integer(),
+                "message": string(),
+                "details": problems,
+                "field_errors": problems
+            }))
+        })),
+        "JobState": { "type": "string", "enum": states },
+        "VersionInfo": object(&["version", "api", "server_id"], json!({
+            "version": string(), "api": string(), "server_id": string()
+        })),
+        "JobCreated": object(&["job_id", "name", "created", "status_url"], json!({
+            "job_id": integer(), "name": string(), "created": { "type": "boolean" },
+            "status_url": string()
+        })),
+        "JobEntry": object(
+            &["job_id", "name", "state", "tags", "requestor", "server_id", "requested_at_us"],
+            json!({
+                "job_id": integer(), "name": string(), "state": state, "tags": strings(),
+                "requestor": string(), "server_id": string(), "requested_at_us": integer()
+            }),
+        ),
+        "JobList": object(&["jobs"], json!({
+            "jobs": array_of("JobEntry"), "next_after": integer()
+        })),
+        "ApiEvent": object(&["seq", "name", "at_us"], json!({
+            "seq": integer(), "run": integer(), "test": string(), "attempt": integer(),
+            "step": string(), "target": string(), "name": string(), "payload": {},
+            "at_us": integer()
+        })),
+        "EventPage": object(&["events"], json!({
+            "events": array_of("ApiEvent"), "next_after": integer()
+        })),
+        "JobStatus": object(&["schema", "job_id", "name", "state", "runs"], json!({
+            "schema": { "const": STATUS_SCHEMA }, "job_id": integer(), "name": string(),
+            "state": state, "error": string(), "started_at_us": integer(),
+            "ended_at_us": integer(), "runs": array_of("RunStatus"),
+            "final_reports": array_of("Report")
+        })),
+        "RunStatus": object(&["run", "started_at_us", "tests"], json!({
+            "run": integer(), "started_at_us": integer(), "tests": array_of("TestStatus"),
+            "reports": array_of("Report")
+        })),
+        "TestStatus": object(&["name", "attempt", "targets", "steps"], json!({
+            "name": string(), "attempt": integer(), "acquire_error": string(),
+            "targets": array_of("TargetStatus"), "steps": array_of("StepStatus")
+        })),
+        "StepStatus": object(&["label", "targets"], json!({
+            "label": string(), "events": array_of("StatusEvent"),
+            "targets": array_of("TargetStatus")
+        })),
+        "TargetStatus": object(&["target"], json!({
+            "target": string(), "step": string(), "in_at_us": integer(),
+            "out_at_us": integer(), "error": string(), "events": array_of("StatusEvent")
+        })),
+        "StatusEvent": object(&["seq", "name", "at_us"], json!({
+            "seq": integer(), "name": string(), "at_us": integer(), "payload": {}
+        })),
+        "Report": object(&["reporter", "success", "data"], json!({
+            "reporter": string(), "success": { "type": "boolean" },
+            "thresholds": { "type": "boolean" }, "data": {}
+        }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Every route is documented with its method, and nothing else is: the router is built
+    /// from [`crate::routes`], so a route added there without a document entry fails here.
+    #[test]
+    fn the_document_describes_every_route_and_only_those() {
+        let document = document();
+        let routed: BTreeSet<(String, String)> = crate::routes()
+            .iter()
+            .map(|r| (r.path.to_string(), r.method.as_str().to_lowercase()))
+            .collect();
+        let documented: BTreeSet<(String, String)> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |method| (path.clone(), method.clone()))
+            })
+            .collect();
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            undocumented.is_empty() && unrouted.is_empty(),
+            "routed but not documented: {undocumented:?}; documented but not routed: {unrouted:?}"
+        );
+        // Only the routes without a token say so.
+        for route in crate::routes() {
+            let operation = &document["paths"][route.path][route.method.as_str().to_lowercase()];
+            let open = operation["security"] == json!([]);
+            assert_eq!(open, !route.token, "{} {}", route.method, route.path);
+            assert_eq!(
+                operation["responses"].get("401").is_some(),
+                route.token,
+                "{} {}",
+                route.method,
+                route.path
+            );
+        }
+    }
+
+    /// Every `$ref` points at something the document defines.
+    #[test]
+    fn every_reference_resolves() {
+        fn walk(value: &Value, document: &Value, seen: &mut usize) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(target)) = map.get("$ref") {
+                        let pointer = target.strip_prefix('#').expect("a local reference");
+                        assert!(document.pointer(pointer).is_some(), "{target} dangles");
+                        *seen += 1;
+                    }
+                    map.values().for_each(|v| walk(v, document, seen));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, document, seen)),
+                _ => {}
+            }
+        }
+        let document = document();
+        let mut seen = 0;
+        walk(&document, &document, &mut seen);
+        assert!(seen > 50, "only {seen} references");
+    }
+}
