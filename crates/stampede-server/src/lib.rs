@@ -111,6 +111,8 @@ impl Server {
     /// and serves until [`Server::shutdown`]. Call inside a tokio runtime.
     pub async fn start(config: Config, store: Arc<dyn EventStore>) -> Result<Server, StartError> {
         let stop = CancellationToken::new();
+        // Jobs run on runtimes of their own; the store's connections must stay on this one.
+        let store = stampede_store::on_runtime(store, tokio::runtime::Handle::current());
         let state = Arc::new(State {
             store,
             server_id: config.server_id.clone(),

@@ -66,6 +66,10 @@ pub enum StoreError {
         /// Which value ("job descriptor", "event payload").
         field: &'static str,
     },
+    /// The runtime that does the store's I/O (see [`on_runtime`](crate::on_runtime)) has
+    /// shut down or the operation panicked there; the operation may or may not have run.
+    #[error("the event store's runtime stopped before the operation finished: {0}")]
+    Runtime(String),
     /// A new token clashes with a stored one; nothing was written.
     #[error("cannot create the API token `{name}`: {clash}")]
     DuplicateToken {

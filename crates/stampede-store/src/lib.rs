@@ -43,6 +43,7 @@
 mod error;
 mod location;
 mod memory;
+mod runtime;
 mod sql;
 mod store;
 mod types;
@@ -53,6 +54,7 @@ pub mod conformance;
 use std::sync::Arc;
 
 pub use error::{BoxError, StoreError, TokenClash};
+pub use runtime::on_runtime;
 pub use store::EventStore;
 pub use types::{
     DEFAULT_PROJECT, Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken,

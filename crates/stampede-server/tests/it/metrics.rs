@@ -3,7 +3,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::{Fixture, QUICK, SLOW, call};
+use super::{Fixture, QUICK, SLOW, call, on_every_backend};
+
+on_every_backend!(
+    requests_are_counted_and_timed_by_route_and_status,
+    jobs_are_counted_by_state,
+);
 
 /// Every sample of a scrape, by `name{labels}` as written.
 async fn scrape(f: &Fixture) -> HashMap<String, f64> {
@@ -31,18 +36,16 @@ fn value(samples: &HashMap<String, f64>, series: &str) -> f64 {
     samples.get(series).copied().unwrap_or(0.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_are_counted_and_timed_by_route_and_status() {
-    let f = Fixture::new().await;
+async fn requests_are_counted_and_timed_by_route_and_status(f: &Fixture) {
     let unauthorized = call(f.addr(), "GET", "/metrics", None, b"", &[]).await;
     assert_eq!(unauthorized.status, 401);
-    let before = scrape(&f).await;
+    let before = scrape(f).await;
     for _ in 0..3 {
         assert_eq!(f.get("/v1/version").await.status, 200);
     }
     assert_eq!(f.get("/v1/jobs/999").await.status, 404);
     assert_eq!(f.get("/v1/nothing").await.status, 404);
-    let after = scrape(&f).await;
+    let after = scrape(f).await;
     let grew = |series: &str| value(&after, series) - value(&before, series);
     let cases = [
         (
@@ -88,9 +91,7 @@ async fn requests_are_counted_and_timed_by_route_and_status() {
     assert!(sum > 0.0 && sum < 30.0, "{sum}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_are_counted_by_state() {
-    let f = Fixture::new().await;
+async fn jobs_are_counted_by_state(f: &Fixture) {
     let completed = f.submit(QUICK).await;
     f.wait_for(completed, "completed").await;
     let cancelled = f.submit(SLOW).await;
@@ -114,7 +115,7 @@ async fn jobs_are_counted_by_state() {
     ];
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let samples = scrape(&f).await;
+        let samples = scrape(f).await;
         let counts: Vec<_> = expected
             .iter()
             .map(|(state, _)| value(&samples, &format!(r#"stampede_jobs{{state="{state}"}}"#)))

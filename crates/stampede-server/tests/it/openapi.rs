@@ -3,7 +3,12 @@
 
 use serde_json::Value;
 
-use super::{Fixture, QUICK, Reply, SLOW, call};
+use super::{Fixture, QUICK, Reply, SLOW, call, on_every_backend};
+
+on_every_backend!(
+    the_server_answers_every_documented_operation_and_no_other_method,
+    real_responses_fit_the_documented_statuses_and_schemas,
+);
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -32,10 +37,8 @@ fn operations(document: &Value) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_answers_every_documented_operation_and_no_other_method() {
-    let f = Fixture::new().await;
-    let document = document(&f).await;
+async fn the_server_answers_every_documented_operation_and_no_other_method(f: &Fixture) {
+    let document = document(f).await;
     let id = f.submit(QUICK).await;
     f.wait_for(id, "completed").await;
     for (template, methods) in operations(&document) {
@@ -171,10 +174,8 @@ fn conforms(document: &Value, method: &str, template: &str, reply: &Reply) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_responses_fit_the_documented_statuses_and_schemas() {
-    let f = Fixture::new().await;
-    let document = document(&f).await;
+async fn real_responses_fit_the_documented_statuses_and_schemas(f: &Fixture) {
+    let document = document(f).await;
     let key = [("idempotency-key", "k")];
     let submitted = f.send("POST", "/v1/jobs", QUICK, &key).await;
     let id = submitted.body["job_id"].as_u64().unwrap();

@@ -2,11 +2,14 @@
 
 use std::time::Duration;
 
-use super::{Fixture, QUICK, SLOW};
+use super::{Fixture, QUICK, SLOW, on_every_backend};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_completed_job_retried_runs_again_as_a_new_job() {
-    let f = Fixture::new().await;
+on_every_backend!(
+    a_completed_job_retried_runs_again_as_a_new_job,
+    a_running_job_cannot_be_retried_but_a_paused_or_cancelled_one_can,
+);
+
+async fn a_completed_job_retried_runs_again_as_a_new_job(f: &Fixture) {
     let created = f.post("/v1/jobs?requestor=ci", QUICK).await;
     let old = created.body["job_id"].as_u64().unwrap();
     f.wait_for(old, "completed").await;
@@ -57,9 +60,7 @@ async fn a_completed_job_retried_runs_again_as_a_new_job() {
     assert_eq!(missing.status, 404, "{}", missing.body);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_job_cannot_be_retried_but_a_paused_or_cancelled_one_can() {
-    let f = Fixture::new().await;
+async fn a_running_job_cannot_be_retried_but_a_paused_or_cancelled_one_can(f: &Fixture) {
     let id = f.submit(SLOW).await;
     f.wait_for(id, "started").await;
     let running = f.post(&format!("/v1/jobs/{id}/retry"), "").await;

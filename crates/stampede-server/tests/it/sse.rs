@@ -8,7 +8,14 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
 use serde_json::Value;
 
-use super::{Fixture, SLOW, call};
+use super::{Fixture, SLOW, call, on_every_backend};
+
+on_every_backend!(
+    a_stream_follows_a_job_to_its_end_with_the_store_sequence_numbers,
+    a_reconnect_with_last_event_id_misses_nothing_and_repeats_nothing,
+    a_stream_ends_when_the_job_pauses_and_a_resumed_job_streams_on,
+    a_shutdown_ends_open_streams,
+);
 
 /// One server-sent event.
 #[derive(Debug, Clone)]
@@ -145,9 +152,7 @@ fn ids(events: &[Sse]) -> Vec<u64> {
     events.iter().map(|e| e.id).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_follows_a_job_to_its_end_with_the_store_sequence_numbers() {
-    let f = Fixture::new().await;
+async fn a_stream_follows_a_job_to_its_end_with_the_store_sequence_numbers(f: &Fixture) {
     let id = f.submit(SLOW).await;
     let path = format!("/v1/jobs/{id}/events/stream");
     let (status, stream) = open(f.addr(), &path, &f.token, &[]).await;
@@ -194,9 +199,7 @@ async fn a_stream_follows_a_job_to_its_end_with_the_store_sequence_numbers() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reconnect_with_last_event_id_misses_nothing_and_repeats_nothing() {
-    let f = Fixture::new().await;
+async fn a_reconnect_with_last_event_id_misses_nothing_and_repeats_nothing(f: &Fixture) {
     let id = f.submit(SLOW).await;
     let path = format!("/v1/jobs/{id}/events/stream");
     let (_, stream) = open(f.addr(), &path, &f.token, &[]).await;
@@ -224,9 +227,7 @@ async fn a_reconnect_with_last_event_id_misses_nothing_and_repeats_nothing() {
     assert_eq!(ids(&seen), f.seqs(id).await, "a gap or a duplicate");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_ends_when_the_job_pauses_and_a_resumed_job_streams_on() {
-    let f = Fixture::new().await;
+async fn a_stream_ends_when_the_job_pauses_and_a_resumed_job_streams_on(f: &Fixture) {
     let id = f.submit(SLOW).await;
     let path = format!("/v1/jobs/{id}/events/stream");
     let (_, stream) = open(f.addr(), &path, &f.token, &[]).await;
@@ -259,9 +260,7 @@ async fn a_stream_ends_when_the_job_pauses_and_a_resumed_job_streams_on() {
     assert_eq!(ids(&stream.unwrap().rest().await), ids(&seen));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shutdown_ends_open_streams() {
-    let mut f = Fixture::new().await;
+async fn a_shutdown_ends_open_streams(f: &mut Fixture) {
     let id = f.submit(SLOW).await;
     let path = format!("/v1/jobs/{id}/events/stream");
     let (_, stream) = open(f.addr(), &path, &f.token, &[]).await;

@@ -1,0 +1,289 @@
+//! A server per test over a fresh store: an SQLite file in a temporary directory, or a
+//! PostgreSQL schema created for the test and dropped after the server shut down.
+//!
+//! PostgreSQL tests connect to `STAMPEDE_TEST_POSTGRES_URL` (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`), as the store's own tests do. Without it they
+//! print a notice and check nothing, or fail when `CI` is set.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, resume_unwind};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
+use stampede_server::{Config, Server, create_token};
+use stampede_store::EventStore;
+use tempfile::TempDir;
+
+use super::{Reply, call};
+
+/// Where PostgreSQL tests connect.
+const POSTGRES_URL_VAR: &str = "STAMPEDE_TEST_POSTGRES_URL";
+
+/// The stores every server test runs against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Two `#[tokio::test]`s for each listed test body (an `async fn` taking `&Fixture` or
+/// `&mut Fixture`): `sqlite::<test>` and `postgres::<test>`, in the module that lists them.
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        on_every_backend!(@backend sqlite Sqlite $($test)*);
+        on_every_backend!(@backend postgres Postgres $($test)*);
+    };
+    (@backend $module:ident $backend:ident $($test:ident)*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    $crate::fixture::run($crate::fixture::Backend::$backend, async |f| {
+                        super::$test(f).await
+                    })
+                    .await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_every_backend;
+
+/// A running server, its store, and a token of the `default` project.
+pub(crate) struct Fixture {
+    pub(crate) store: Arc<dyn EventStore>,
+    /// `None` once a test shut it down (it may start another).
+    pub(crate) server: Option<Server>,
+    pub(crate) token: String,
+    /// Opens the same store again: the SQLite file, or the PostgreSQL schema.
+    pub(crate) url: String,
+    _dir: Option<TempDir>,
+    /// The PostgreSQL server URL and the schema to drop.
+    schema: Option<(String, String)>,
+}
+
+/// Runs `test` against a server over a fresh store of `backend`, then shuts the server down
+/// and removes the store, even when the test failed.
+pub(crate) async fn run(backend: Backend, test: impl AsyncFnOnce(&mut Fixture)) {
+    let Some(mut fixture) = Fixture::new(backend).await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(test(&mut fixture)).catch_unwind().await;
+    fixture.finish().await;
+    if let Err(panic) = outcome {
+        resume_unwind(panic);
+    }
+}
+
+/// Starts a server over `store` on a loopback port.
+pub(crate) async fn start(store: &Arc<dyn EventStore>) -> Server {
+    Server::start(
+        Config {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            server_id: "test-server".into(),
+            request_timeout: Duration::from_secs(10),
+        },
+        store.clone(),
+    )
+    .await
+    .unwrap()
+}
+
+impl Fixture {
+    /// `None` when `backend` is PostgreSQL and no server was given (outside CI).
+    async fn new(backend: Backend) -> Option<Fixture> {
+        let (url, dir, schema) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("server.db").display());
+                (url, Some(dir), None)
+            }
+            Backend::Postgres => {
+                let server = postgres_url()?;
+                let schema = create_schema(&server).await;
+                (
+                    with_search_path(&server, &schema),
+                    None,
+                    Some((server, schema)),
+                )
+            }
+        };
+        let store = stampede_store::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("opening {url}: {e}"));
+        let token = create_token(&store, "tests", "default").await.unwrap();
+        let server = start(&store).await;
+        Some(Fixture {
+            store,
+            server: Some(server),
+            token,
+            url,
+            _dir: dir,
+            schema,
+        })
+    }
+
+    /// Shuts the server down, which waits for its job threads, and only then drops the
+    /// store: a job still writing would otherwise fail on a dropped schema.
+    async fn finish(self) {
+        let Fixture {
+            store,
+            server,
+            schema,
+            _dir,
+            ..
+        } = self;
+        if let Some(server) = server {
+            server.shutdown().await;
+        }
+        drop(store);
+        if let Some((server, schema)) = schema {
+            drop_schema(&server, &schema).await;
+        }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().addr()
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Reply {
+        call(self.addr(), "GET", path, Some(&self.token), b"", &[]).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: &str) -> Reply {
+        call(
+            self.addr(),
+            "POST",
+            path,
+            Some(&self.token),
+            body.as_bytes(),
+            &[],
+        )
+        .await
+    }
+
+    /// A request with this fixture's token.
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        call(
+            self.addr(),
+            method,
+            path,
+            Some(&self.token),
+            body.as_bytes(),
+            headers,
+        )
+        .await
+    }
+
+    /// Submits `descriptor` and returns the new job's id.
+    pub(crate) async fn submit(&self, descriptor: &str) -> u64 {
+        let created = self.post("/v1/jobs", descriptor).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.body["job_id"].as_u64().unwrap()
+    }
+
+    /// The sequence numbers of the job's events, from the events endpoint.
+    pub(crate) async fn seqs(&self, id: u64) -> Vec<u64> {
+        let page = self.get(&format!("/v1/jobs/{id}/events")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect()
+    }
+
+    /// Polls the job's status until its state is `state`.
+    pub(crate) async fn wait_for(&self, id: u64, state: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let reply = self.get(&format!("/v1/jobs/{id}")).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            if reply.body["state"] == state {
+                return reply.body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} never became {state}: {}",
+                reply.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The PostgreSQL URL, or `None` after saying (once per process) that those tests do
+/// nothing. Under `CI` a missing URL fails the test instead.
+fn postgres_url() -> Option<String> {
+    if let Ok(url) = std::env::var(POSTGRES_URL_VAR) {
+        return Some(url);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{POSTGRES_URL_VAR} is not set, and CI must run the PostgreSQL tests: set it, e.g. \
+         {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/test"
+    );
+    static NOTICE: Once = Once::new();
+    NOTICE.call_once(|| {
+        // Written to stderr directly so the test harness does not swallow it.
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTICE: {POSTGRES_URL_VAR} is not set: the PostgreSQL server tests check nothing. \
+             Set it (e.g. postgres://postgres@127.0.0.1:5432/test) to run them."
+        );
+    });
+    None
+}
+
+/// `url` with its search path set to `schema`.
+fn with_search_path(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// Creates a schema no other test uses and returns its name.
+async fn create_schema(url: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let schema = format!(
+        "s_server_it_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    admin(url, &format!("CREATE SCHEMA {schema}")).await;
+    schema
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    admin(url, &format!("DROP SCHEMA {schema} CASCADE")).await;
+}
+
+/// Runs one statement on a connection of its own.
+async fn admin(url: &str, statement: &str) {
+    let mut connection = PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    connection
+        .execute(AssertSqlSafe(statement.to_owned()))
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    connection
+        .close()
+        .await
+        .expect("closing the admin connection");
+}
