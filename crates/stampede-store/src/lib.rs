@@ -50,6 +50,8 @@ mod types;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod pg_schema;
 
 use std::sync::Arc;
 

@@ -5,24 +5,19 @@
 //! `postgres://postgres@127.0.0.1:5432/test`), as the store's own tests do. Without it they
 //! print a notice and check nothing, or fail when `CI` is set.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, resume_unwind};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
 use stampede_server::{Config, Server, create_token};
 use stampede_store::EventStore;
+use stampede_store::pg_schema::{drop_schema, with_search_path};
 use tempfile::TempDir;
 
 use super::{Reply, call};
-
-/// Where PostgreSQL tests connect.
-const POSTGRES_URL_VAR: &str = "STAMPEDE_TEST_POSTGRES_URL";
 
 /// The stores every server test runs against.
 #[derive(Debug, Clone, Copy)]
@@ -224,66 +219,10 @@ impl Fixture {
     }
 }
 
-/// The PostgreSQL URL, or `None` after saying (once per process) that those tests do
-/// nothing. Under `CI` a missing URL fails the test instead.
 fn postgres_url() -> Option<String> {
-    if let Ok(url) = std::env::var(POSTGRES_URL_VAR) {
-        return Some(url);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{POSTGRES_URL_VAR} is not set, and CI must run the PostgreSQL tests: set it, e.g. \
-         {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/test"
-    );
-    static NOTICE: Once = Once::new();
-    NOTICE.call_once(|| {
-        // Written to stderr directly so the test harness does not swallow it.
-        let _ = writeln!(
-            std::io::stderr(),
-            "NOTICE: {POSTGRES_URL_VAR} is not set: the PostgreSQL server tests check nothing. \
-             Set it (e.g. postgres://postgres@127.0.0.1:5432/test) to run them."
-        );
-    });
-    None
+    stampede_store::pg_schema::postgres_url("server")
 }
 
-/// `url` with its search path set to `schema`.
-fn with_search_path(url: &str, schema: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options=-c%20search_path%3D{schema}")
-}
-
-/// Creates a schema no other test uses and returns its name.
 async fn create_schema(url: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    let schema = format!(
-        "s_server_it_{}_{}_{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    admin(url, &format!("CREATE SCHEMA {schema}")).await;
-    schema
-}
-
-async fn drop_schema(url: &str, schema: &str) {
-    admin(url, &format!("DROP SCHEMA {schema} CASCADE")).await;
-}
-
-/// Runs one statement on a connection of its own.
-async fn admin(url: &str, statement: &str) {
-    let mut connection = PgConnection::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
-    connection
-        .execute(AssertSqlSafe(statement.to_owned()))
-        .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
-    connection
-        .close()
-        .await
-        .expect("closing the admin connection");
+    stampede_store::pg_schema::create_schema(url, "s_server_it").await
 }

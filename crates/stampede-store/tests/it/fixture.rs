@@ -1,19 +1,24 @@
 //! A fresh store per test: memory, an SQLite file in a temporary directory, or a PostgreSQL
 //! schema created for the test and dropped after it.
 
-use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::sync::Arc;
-use std::sync::Once;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures_util::FutureExt as _;
-use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
 use stampede_store::EventStore;
 use tempfile::TempDir;
 
-/// Where PostgreSQL tests connect, e.g. `postgres://postgres@127.0.0.1:5432/test`.
-pub(crate) const POSTGRES_URL_VAR: &str = "STAMPEDE_TEST_POSTGRES_URL";
+pub(crate) use stampede_store::pg_schema::{drop_schema, with_search_path};
+
+/// The PostgreSQL URL, or `None` (see `stampede_store::pg_schema::postgres_url`).
+pub(crate) fn postgres_url() -> Option<String> {
+    stampede_store::pg_schema::postgres_url("store")
+}
+
+/// A fresh schema for one store test.
+pub(crate) async fn create_schema(url: &str) -> String {
+    stampede_store::pg_schema::create_schema(url, "s_it").await
+}
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Backend {
@@ -29,69 +34,6 @@ struct Fixture {
     _dir: Option<TempDir>,
     /// The PostgreSQL server URL and the schema to drop.
     schema: Option<(String, String)>,
-}
-
-/// The PostgreSQL URL, or `None` after saying (once per process) that those tests do
-/// nothing. Under `CI` a missing URL fails the test instead.
-pub(crate) fn postgres_url() -> Option<String> {
-    if let Ok(url) = std::env::var(POSTGRES_URL_VAR) {
-        return Some(url);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{POSTGRES_URL_VAR} is not set, and CI must run the PostgreSQL tests: set it, e.g. \
-         {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/test"
-    );
-    static NOTICE: Once = Once::new();
-    NOTICE.call_once(|| {
-        // Written to stderr directly so the test harness does not swallow it.
-        let _ = writeln!(
-            std::io::stderr(),
-            "NOTICE: {POSTGRES_URL_VAR} is not set: the PostgreSQL store tests check nothing. \
-             Set it (e.g. postgres://postgres@127.0.0.1:5432/test) to run them."
-        );
-    });
-    None
-}
-
-/// `url` with its search path set to `schema`.
-pub(crate) fn with_search_path(url: &str, schema: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options=-c%20search_path%3D{schema}")
-}
-
-/// Creates a schema no other test uses and returns its name.
-pub(crate) async fn create_schema(url: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    let schema = format!(
-        "s_it_{}_{}_{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut admin = PgConnection::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
-    admin
-        .execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .await
-        .expect("CREATE SCHEMA");
-    admin.close().await.expect("closing the admin connection");
-    schema
-}
-
-pub(crate) async fn drop_schema(url: &str, schema: &str) {
-    let mut admin = PgConnection::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
-    admin
-        .execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .await
-        .expect("DROP SCHEMA");
-    admin.close().await.expect("closing the admin connection");
 }
 
 impl Fixture {
