@@ -35,7 +35,7 @@ tests:
       - name: first
         echo: { text: "hello {{ target.id }}" }
       - name: nap
-        sleep: { duration: 1500ms }
+        sleep: { duration: 3s }
       - name: last
         exec: { command: echo, args: ["{{ steps.first.text }}"] }
 "#;
@@ -88,7 +88,7 @@ fn pause_during_a_step_then_resume_from_a_reopened_store() {
     let (id, payload) = local(async {
         let store = stampede_store::open(&url).await.unwrap();
         let control = JobControl::default();
-        pause_after(&control, Duration::from_millis(400));
+        pause_after(&control, Duration::from_millis(2000));
         let (id, outcome, status) = run(&store, &job(SLEEPY), &control).await;
         let JobOutcome::Paused(payload) = outcome else {
             panic!("{outcome:?}")
@@ -141,7 +141,7 @@ fn pause_during_a_step_then_resume_from_a_reopened_store() {
         .unwrap();
         assert_eq!(outcome, JobOutcome::Completed);
         assert!(
-            started.elapsed() < Duration::from_millis(1400),
+            started.elapsed() < Duration::from_millis(2500),
             "the sleep went on from its deadline, not from the start"
         );
         let all = read_events(&store, id).await;
@@ -188,7 +188,7 @@ fn pause_during_the_run_interval_stores_the_absolute_next_start() {
     let text = r#"
 name: interval
 runs: 2
-run_interval: 1500ms
+run_interval: 2s
 tests:
   - name: t
     steps:
@@ -198,7 +198,7 @@ tests:
     local(async {
         let store = memory().await;
         let control = JobControl::default();
-        pause_after(&control, Duration::from_millis(300));
+        pause_after(&control, Duration::from_millis(1200));
         let before = stampede_job_now_us();
         let (id, outcome, _) = run(&store, &job(text), &control).await;
         let JobOutcome::Paused(payload) = outcome else {
@@ -208,10 +208,11 @@ tests:
         assert_eq!(payload.test, None, "between runs");
         let start = payload.start_at_us.unwrap();
         assert!(
-            (before + 1_400_000..before + 1_700_000).contains(&start),
-            "next start {start} is about 1.5 s after {before}"
+            (before + 1_900_000..before + 2_400_000).contains(&start),
+            "next start {start} is about 2 s after {before}"
         );
-        // Resumed at once, the job waits only what is left of the interval.
+        // Resumed at once, the job waits only what is left of the interval (about 0.8 s of
+        // the 2 s).
         let resumed_at = Instant::now();
         let outcome = runner::run_job(
             store.clone(),
@@ -226,7 +227,7 @@ tests:
         assert_eq!(outcome, JobOutcome::Completed);
         let waited = resumed_at.elapsed();
         assert!(
-            (Duration::from_millis(900)..Duration::from_millis(1400)).contains(&waited),
+            (Duration::from_millis(400)..Duration::from_millis(1600)).contains(&waited),
             "{waited:?}"
         );
         let all = read_events(&store, id).await;
