@@ -94,12 +94,23 @@ pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
             let pause = runner::latest_pause(&state.store, record.id)
                 .await
                 .map_err(|e| e.to_string())?;
-            match (Job::from_extended(&record.extended_descriptor), pause) {
-                (Ok(job), Some(Ok(payload))) => spawn(state, record.id, job, Some(payload)),
-                (Err(e), _) => eprintln!("job {}: cannot resume: {e}", record.id),
-                (_, Some(Err(e))) => eprintln!("job {}: cannot resume: {e}", record.id),
-                (_, None) => eprintln!("job {}: paused without a pause payload", record.id),
-            }
+            let why = match (Job::from_extended(&record.extended_descriptor), pause) {
+                (Ok(job), Some(Ok(payload))) => {
+                    spawn(state, record.id, job, Some(payload));
+                    continue;
+                }
+                (Err(e), _) => e.to_string(),
+                (_, Some(Err(e))) => e,
+                (_, None) => "it has no pause payload".to_string(),
+            };
+            // ConTest: a paused job that cannot be resumed fails, with the reason.
+            runner::record_failure(
+                &state.store,
+                record.id,
+                format!("failed to resume job {}: {why}", record.id),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
         }
     }
     Ok(())

@@ -241,19 +241,30 @@ pub async fn record_cancelling(store: &Arc<dyn EventStore>, job_id: JobId) -> Re
     Ok(())
 }
 
-/// Records that a job this server left running is dead (ConTest's zombie): it fails with
-/// the reason.
-pub async fn record_zombie(store: &Arc<dyn EventStore>, job_id: JobId) -> Result<(), RunError> {
-    let payload = FailedPayload {
-        err: format!("Job {job_id} was zombieed: its server stopped while it ran"),
-    };
+/// Records that a job failed outside its runner (`why` says how), e.g. a job its server
+/// left running (ConTest's zombie) or a paused job that cannot be resumed.
+pub async fn record_failure(
+    store: &Arc<dyn EventStore>,
+    job_id: JobId,
+    why: String,
+) -> Result<(), RunError> {
     Emitter::new(store.clone(), job_id)
         .state(
             JobState::Failed,
-            Some(serde_json::to_value(payload).expect("serializes")),
+            Some(serde_json::to_value(FailedPayload { err: why }).expect("serializes")),
         )
         .await?;
     Ok(())
+}
+
+/// Records that a job this server left running is dead (ConTest's zombie).
+pub async fn record_zombie(store: &Arc<dyn EventStore>, job_id: JobId) -> Result<(), RunError> {
+    record_failure(
+        store,
+        job_id,
+        format!("Job {job_id} was zombieed: its server stopped while it ran"),
+    )
+    .await
 }
 
 /// The payload of a paused job's latest pause, to resume from; `None` if it never paused.

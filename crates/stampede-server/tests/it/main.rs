@@ -347,6 +347,19 @@ async fn a_restart_resumes_paused_jobs_and_fails_zombies(f: &mut Fixture) {
         })
         .await
         .unwrap();
+    // A paused job whose stored descriptor is broken cannot be resumed: it fails.
+    let broken = f
+        .store
+        .create_job(NewJob {
+            name: "broken".into(),
+            server_id: "test-server".into(),
+            state: "paused".into(),
+            project: "default".into(),
+            extended_descriptor: "{}".into(),
+            ..NewJob::default()
+        })
+        .await
+        .unwrap();
     let store = stampede_store::open(&f.url).await.unwrap();
     f.server = Some(start(&store).await);
     let done = f.wait_for(id, "completed").await;
@@ -364,6 +377,23 @@ async fn a_restart_resumes_paused_jobs_and_fails_zombies(f: &mut Fixture) {
     );
     let zombie = f.store.job(zombie).await.unwrap().unwrap();
     assert_eq!(zombie.state, "failed");
+    assert_eq!(f.store.job(broken).await.unwrap().unwrap().state, "failed");
+    let failed = f
+        .store
+        .events(&stampede_store::EventQuery {
+            job_id: broken,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let why = failed
+        .last()
+        .and_then(|e| e.payload.clone())
+        .unwrap_or_default();
+    assert!(
+        why.contains(&format!("failed to resume job {broken}")),
+        "{why}"
+    );
 }
 
 /// Every job runs on a runtime of its own that ends with it; the store's connections must not
