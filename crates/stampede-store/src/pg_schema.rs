@@ -1,5 +1,6 @@
-//! PostgreSQL schemas for tests (behind the `conformance` feature): each test gets a fresh
-//! schema, reached through the URL's search path, and drops it after.
+//! Stores for tests (behind the `conformance` feature): [`TestStore`] opens a fresh one of
+//! any backend; for PostgreSQL each test gets a fresh schema, reached through the URL's
+//! search path, and drops it after.
 //!
 //! The server's URL comes from [`POSTGRES_URL_VAR`]. When it is unset, [`postgres_url`] says
 //! so once per process and returns `None` (the test checks nothing); under `CI` it fails the
@@ -77,4 +78,65 @@ async fn admin(url: &str, statement: &str) {
         .close()
         .await
         .expect("closing the admin connection");
+}
+
+/// The backends a test store can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    /// In memory.
+    Memory,
+    /// An SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh schema in the PostgreSQL server of [`POSTGRES_URL_VAR`].
+    Postgres,
+}
+
+/// A fresh store for one test, and what it takes to remove it afterwards.
+pub struct TestStore {
+    /// The store.
+    pub store: std::sync::Arc<dyn crate::EventStore>,
+    /// Opens the same store again (the SQLite file, the PostgreSQL schema).
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL server URL and the schema to drop.
+    schema: Option<(String, String)>,
+}
+
+impl TestStore {
+    /// A fresh store of `backend`; `None` for PostgreSQL when no server was given outside
+    /// CI (after the notice naming the tests of `what`). Schemas are named `prefix_…`.
+    pub async fn open(backend: TestBackend, what: &str, prefix: &str) -> Option<TestStore> {
+        let (url, dir, schema) = match backend {
+            TestBackend::Memory => ("memory:".to_owned(), None, None),
+            TestBackend::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("store.db").display());
+                (url, Some(dir), None)
+            }
+            TestBackend::Postgres => {
+                let server = postgres_url(what)?;
+                let schema = create_schema(&server, prefix).await;
+                let url = with_search_path(&server, &schema);
+                (url, None, Some((server, schema)))
+            }
+        };
+        let store = crate::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("opening {url}: {e}"));
+        Some(TestStore {
+            store,
+            url,
+            _dir: dir,
+            schema,
+        })
+    }
+
+    /// Drops the store, then its schema or file. Whoever else holds the store must have let
+    /// go of it (or stopped writing) first.
+    pub async fn remove(self) {
+        drop(self.store);
+        if let Some((server, schema)) = &self.schema {
+            drop_schema(server, schema).await;
+        }
+    }
 }

@@ -7,11 +7,10 @@ use std::time::Duration;
 use stampede_api::job::{JobState, JobStatus};
 use stampede_client::{Client, ClientConfig, ClientError, PartialConfig};
 use stampede_core::ExitCode as Code;
-use stampede_job::Job;
 
 use crate::Failed;
 use crate::cli::{CloudCommand, ConnArgs, JobsCommand, LoginArgs};
-use crate::job::{exit_code_of, render_status, write_json};
+use crate::job::{exit_code_of, read_job, render_status, write_json};
 
 /// How often `cloud run` reads the job's progress.
 const POLL: Duration = Duration::from_secs(2);
@@ -122,15 +121,8 @@ pub(crate) fn cloud(command: CloudCommand) -> Result<Code, Failed> {
 }
 
 fn cloud_run(file: &Path, conn: &ConnArgs, summary_json: Option<&Path>) -> Result<Code, Failed> {
-    let path = file.display().to_string();
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Failed::config(format!("cannot read the job file {path}: {e}")))?;
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     // Checked here first: a bad file is exit 104 without a round trip.
-    let job = Job::parse(&text, &path, dir).map_err(|e| Failed::config(e.to_string()))?;
+    let (job, text) = read_job(file)?;
     let descriptor = job.cloud.as_ref().map(|c| PartialConfig {
         server: c.server.clone(),
         timeout: c.timeout,

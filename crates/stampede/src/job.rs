@@ -41,7 +41,7 @@ impl JobObserver for Terminal {
     }
 }
 
-fn read_job(file: &Path) -> Result<(Job, String), Failed> {
+pub(crate) fn read_job(file: &Path) -> Result<(Job, String), Failed> {
     let path = file.display().to_string();
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failed::config(format!("cannot read the job file {path}: {e}")))?;
@@ -213,7 +213,7 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
         .await
         .map_err(|e| Failed::other(e.to_string()))?;
     print!("{}", render_status(&status));
-    let code = exit_code(&outcome, &status);
+    let code = exit_code_of(outcome.state(), &status);
     match &outcome {
         JobOutcome::Paused(_) => {
             eprintln!("job {id} paused; resume it with: stampede run --store {url} --resume {id}")
@@ -273,10 +273,6 @@ fn skipped(status: &JobStatus) -> Vec<String> {
 
 /// 0 when the job completed and every reporter passed; 99 when a thresholds verdict failed;
 /// 97 when another verdict failed or the job failed; 105 when a signal paused or cancelled it.
-fn exit_code(outcome: &JobOutcome, status: &JobStatus) -> Code {
-    exit_code_of(outcome.state(), status)
-}
-
 /// The exit code of a job that ended in `state` with `status`.
 pub(crate) fn exit_code_of(state: JobState, status: &JobStatus) -> Code {
     match state {

@@ -39,8 +39,6 @@ use crate::status::{TestLayout, rebuild};
 use crate::steps::load::Observer;
 use crate::targets;
 
-pub use reporters::FileReport;
-
 /// Why the runner could not go on: the store failed. (Everything else a job meets is an
 /// outcome, recorded in the store.)
 #[derive(Debug, Error)]

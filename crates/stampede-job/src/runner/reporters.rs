@@ -24,13 +24,6 @@ use crate::descriptor::spec::ReporterSpec;
 use crate::descriptor::{FileReporter, Job};
 use crate::status::load_summaries;
 
-/// A file a reporter wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileReport {
-    /// Where.
-    pub path: PathBuf,
-}
-
 /// The reporter's name as it appears in reports.
 fn name(spec: &ReporterSpec) -> &'static str {
     match spec {

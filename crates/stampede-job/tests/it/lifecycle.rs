@@ -199,7 +199,7 @@ tests:
         let store = memory().await;
         let control = JobControl::default();
         pause_after(&control, Duration::from_millis(1200));
-        let before = stampede_job_now_us();
+        let before = runner::now_us();
         let (id, outcome, _) = run(&store, &job(text), &control).await;
         let JobOutcome::Paused(payload) = outcome else {
             panic!("{outcome:?}")
@@ -239,16 +239,6 @@ tests:
             2
         );
     });
-}
-
-fn stampede_job_now_us() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_micros(),
-    )
-    .unwrap()
 }
 
 #[test]

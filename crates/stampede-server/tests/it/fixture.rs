@@ -14,17 +14,12 @@ use futures_util::FutureExt as _;
 use serde_json::Value;
 use stampede_server::{Config, Server, create_token};
 use stampede_store::EventStore;
-use stampede_store::pg_schema::{drop_schema, with_search_path};
-use tempfile::TempDir;
+use stampede_store::pg_schema::TestStore;
 
 use super::{Reply, call};
 
-/// The stores every server test runs against.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Backend {
-    Sqlite,
-    Postgres,
-}
+/// The stores every server test runs against (SQLite and PostgreSQL).
+pub(crate) use stampede_store::pg_schema::TestBackend as Backend;
 
 /// Two `#[tokio::test]`s for each listed test body (an `async fn` taking `&Fixture` or
 /// `&mut Fixture`): `sqlite::<test>` and `postgres::<test>`, in the module that lists them.
@@ -57,9 +52,8 @@ pub(crate) struct Fixture {
     pub(crate) token: String,
     /// Opens the same store again: the SQLite file, or the PostgreSQL schema.
     pub(crate) url: String,
-    _dir: Option<TempDir>,
-    /// The PostgreSQL server URL and the schema to drop.
-    schema: Option<(String, String)>,
+    /// The store's file or schema, removed after the server shut down.
+    storage: TestStore,
 }
 
 /// Runs `test` against a server over a fresh store of `backend`, then shuts the server down
@@ -92,34 +86,16 @@ pub(crate) async fn start(store: &Arc<dyn EventStore>) -> Server {
 impl Fixture {
     /// `None` when `backend` is PostgreSQL and no server was given (outside CI).
     async fn new(backend: Backend) -> Option<Fixture> {
-        let (url, dir, schema) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("server.db").display());
-                (url, Some(dir), None)
-            }
-            Backend::Postgres => {
-                let server = postgres_url()?;
-                let schema = create_schema(&server).await;
-                (
-                    with_search_path(&server, &schema),
-                    None,
-                    Some((server, schema)),
-                )
-            }
-        };
-        let store = stampede_store::open(&url)
-            .await
-            .unwrap_or_else(|e| panic!("opening {url}: {e}"));
+        let storage = TestStore::open(backend, "server", "s_server_it").await?;
+        let store = storage.store.clone();
         let token = create_token(&store, "tests", "default").await.unwrap();
         let server = start(&store).await;
         Some(Fixture {
             store,
             server: Some(server),
             token,
-            url,
-            _dir: dir,
-            schema,
+            url: storage.url.clone(),
+            storage,
         })
     }
 
@@ -129,17 +105,14 @@ impl Fixture {
         let Fixture {
             store,
             server,
-            schema,
-            _dir,
+            storage,
             ..
         } = self;
         if let Some(server) = server {
             server.shutdown().await;
         }
         drop(store);
-        if let Some((server, schema)) = schema {
-            drop_schema(&server, &schema).await;
-        }
+        storage.remove().await;
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -217,12 +190,4 @@ impl Fixture {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-fn postgres_url() -> Option<String> {
-    stampede_store::pg_schema::postgres_url("server")
-}
-
-async fn create_schema(url: &str) -> String {
-    stampede_store::pg_schema::create_schema(url, "s_server_it").await
 }

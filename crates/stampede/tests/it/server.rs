@@ -26,6 +26,24 @@ fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, 
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
+/// `stampede server token create`: the secret it prints.
+fn create_token(db: &str, name: &str) -> String {
+    let out = Command::new(BIN)
+        .args([
+            "server",
+            "token",
+            "create",
+            "--name",
+            name,
+            "--database",
+            db,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 fn start_server(db: &str) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
@@ -70,20 +88,7 @@ fn wait_for(addr: &str, token: &str, id: u64, state: &str) -> Value {
 fn server_tokens_submit_sigterm_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("server.db").display());
-    let out = Command::new(BIN)
-        .args([
-            "server",
-            "token",
-            "create",
-            "--name",
-            "ci",
-            "--database",
-            &db,
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let token = create_token(&db, "ci");
     assert_eq!(token.len(), 64, "{token}");
 
     let (server, addr) = start_server(&db);
@@ -136,19 +141,7 @@ fn client_cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 fn login_cloud_run_and_jobs_verbs_against_a_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("server.db").display());
-    let out = Command::new(BIN)
-        .args([
-            "server",
-            "token",
-            "create",
-            "--name",
-            "cli",
-            "--database",
-            &db,
-        ])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let token = create_token(&db, "cli");
     let (mut server, addr) = start_server(&db);
     let url = format!("http://{addr}");
 
