@@ -23,10 +23,12 @@ use crate::timer::{RESOLUTION, Timer};
 /// Below that rate it sleeps on the timerfd until each tick is due.
 const SPIN_HORIZON: std::time::Duration = std::time::Duration::from_micros(1000);
 
-/// Ticks until the arrivals run out, a tick would be due after `end`, or `stop` is
-/// cancelled. Every due tick either starts a call (a local task) or is dropped with its
-/// reason; none is queued or sent twice. A tick due exactly at `end` is part of the
-/// schedule, so a run of rate r for d seconds schedules r × d calls.
+/// Ticks until the arrivals run out or `stop` is cancelled. Every due tick either starts a
+/// call (a local task) or is dropped with its reason; none is queued or sent twice.
+///
+/// `end` is the work's deadline, whose timer cancels `stop`: the ticks due by then are
+/// still sent when that timer fires first, so a run of rate r for d seconds schedules
+/// r × d calls whichever wakes first.
 pub(crate) async fn run<A: Action>(
     shared: &Rc<Shared<A>>,
     tracker: &TaskTracker,
@@ -36,53 +38,66 @@ pub(crate) async fn run<A: Action>(
     stop: &CancellationToken,
 ) -> std::io::Result<()> {
     let mut timer = Timer::new()?;
-    let past_end = |due: Instant| end.is_some_and(|end| due > end);
     while let Some(next) = arrivals.peek() {
         // An intended start past what an Instant holds ends the schedule.
         let Some(due) = start.checked_add(next.offset) else {
             return Ok(());
         };
-        if past_end(due) {
+        if end.is_some_and(|end| due > end) {
+            // Nothing more before the deadline: the schedule ends when its timer fires.
+            stop.cancelled().await;
+            return Ok(());
+        }
+        if stop.is_cancelled() {
+            if end.is_some_and(|end| Instant::now() >= end) {
+                // The deadline's timer fired: send what fell due by the deadline, then end.
+                send_due(shared, tracker, &mut arrivals, start, end);
+            }
             return Ok(());
         }
         let until_due = due.saturating_duration_since(Instant::now());
         if until_due > SPIN_HORIZON {
             tokio::select! {
                 biased;
-                _ = stop.cancelled() => return Ok(()),
+                _ = stop.cancelled() => continue,
                 woke = timer.sleep_until(due) => woke?,
             }
         } else if !until_due.is_zero() {
-            if stop.is_cancelled() {
-                return Ok(());
-            }
             // Lets the calls in flight make progress, then looks again.
             tokio::task::yield_now().await;
             continue;
-        } else if stop.is_cancelled() {
-            return Ok(());
         }
-        let now = Instant::now();
-        // At rates above the timer's resolution several ticks fall due per wake; each keeps
-        // its own intended start.
-        while let Some(arrival) = arrivals.peek() {
-            let Some(due) = start.checked_add(arrival.offset) else {
-                break;
-            };
-            if due > now || past_end(due) {
-                break;
-            }
-            arrivals.advance();
-            shared.count_scheduled();
-            if now - due > arrival.period.max(RESOLUTION) {
-                shared.drop_tick(due, DropReason::Late);
-            } else if shared.try_acquire() {
-                let call = shared.clone();
-                tracker.spawn_local(async move { call.call(due).await });
-            } else {
-                shared.drop_tick(due, DropReason::NoSlot);
-            }
-        }
+        send_due(shared, tracker, &mut arrivals, start, end);
     }
     Ok(())
+}
+
+/// Starts (or drops, with the reason) every tick due by now and by `end`. At rates above the
+/// timer's resolution several ticks fall due per wake; each keeps its own intended start.
+fn send_due<A: Action>(
+    shared: &Rc<Shared<A>>,
+    tracker: &TaskTracker,
+    arrivals: &mut Arrivals,
+    start: Instant,
+    end: Option<Instant>,
+) {
+    let now = Instant::now();
+    while let Some(arrival) = arrivals.peek() {
+        let Some(due) = start.checked_add(arrival.offset) else {
+            break;
+        };
+        if due > now || end.is_some_and(|end| due > end) {
+            break;
+        }
+        arrivals.advance();
+        shared.count_scheduled();
+        if now - due > arrival.period.max(RESOLUTION) {
+            shared.drop_tick(due, DropReason::Late);
+        } else if shared.try_acquire() {
+            let call = shared.clone();
+            tracker.spawn_local(async move { call.call(due).await });
+        } else {
+            shared.drop_tick(due, DropReason::NoSlot);
+        }
+    }
 }

@@ -309,20 +309,14 @@ impl<A: Action> Worker<A> {
         ctx: &WorkCtx,
         plan: &Plan,
     ) -> Result<WorkReport, WorkError> {
-        let stop = ctx.stop.child_token();
-        // At the deadline `ctx.stop` is cancelled (which, as in pusher, also ends the calls in
-        // flight when there is no separate abort token). The open model ends its schedule at
-        // the deadline by itself, so that a tick due exactly then is sent whichever timer
-        // fires first; its deadline timer starts once the ticks are done.
-        let expire = |deadline: Instant| {
-            let token = ctx.stop.clone();
+        let deadline = ctx.deadline.map(|deadline| {
+            let stop = ctx.stop.clone();
             tokio::task::spawn_local(async move {
                 tokio::time::sleep_until(deadline.into()).await;
-                token.cancel();
+                stop.cancel();
             })
-        };
-        let closed = matches!(plan.schedule, Schedule::ConstantVus { .. });
-        let mut deadline = ctx.deadline.filter(|_| closed).map(expire);
+        });
+        let stop = ctx.stop.child_token();
         let channel_capacity = match &plan.schedule {
             Schedule::ConstantVus { vus, .. } => vus.saturating_mul(2),
             other => (other.peak_rate().unwrap_or(1.0) * 2.0).ceil() as u64,
@@ -340,10 +334,7 @@ impl<A: Action> Worker<A> {
         let start = plan.start.unwrap_or_else(Instant::now);
         let outcome = match Arrivals::new(&plan.schedule, plan.segment) {
             Some(arrivals) => {
-                let ticked =
-                    open::run(&shared, &tracker, arrivals, start, ctx.deadline, &stop).await;
-                deadline = ctx.deadline.map(expire);
-                ticked
+                open::run(&shared, &tracker, arrivals, start, ctx.deadline, &stop).await
             }
             None => {
                 let Schedule::ConstantVus { vus, iterations } = plan.schedule else {
