@@ -184,6 +184,16 @@ pub mod events {
     pub const TARGET_FAILED: &str = "TargetFailed";
     /// An `http` step's answer; payload `{"Status": n, "Ms": f}`.
     pub const HTTP_RESPONSE: &str = "HttpResponse";
+    /// A locally executed test run was created (`stampede run --out cloud`); payload
+    /// [`CreateTestRun`](crate::testrun::CreateTestRun).
+    pub const TEST_RUN_CREATED: &str = "TestRunCreated";
+    /// One load step's interval from a locally executed run; step and target in the event,
+    /// payload `{"elapsed_s": f, "snapshot": WireSnapshot}`.
+    pub const METRIC_SNAPSHOT: &str = "MetricSnapshot";
+    /// Someone asked to stop a locally executed run; its next metrics push is told so.
+    pub const TEST_RUN_STOP: &str = "TestRunStopRequested";
+    /// A locally executed run ended; payload [`TestFinished`](crate::testrun::TestFinished).
+    pub const TEST_RUN_FINISHED: &str = "TestRunFinished";
 }
 
 /// Payload of `RunStarted`.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod job;
 pub mod server;
+pub mod testrun;
 
 /// The schema name and version of [`Summary`] and [`RunSummary`] documents.
 pub const SUMMARY_SCHEMA: &str = "stampede.summary/v1";

@@ -40,6 +40,11 @@ pub use config::{
 pub use error::ClientError;
 pub use stampede_api::job::JobStatus;
 pub use stampede_api::server::{ApiEvent, EventPage, JobCreated, JobEntry, JobList, VersionInfo};
+pub use stampede_api::testrun::{
+    CreateTestRun, MetricsAccepted, MetricsPush, OptionsValid, TestFinished, TestProgress, TestRun,
+    TestRunCreated, TokenValidity,
+};
+use stampede_api::testrun::{ValidateOptions, ValidateToken};
 
 use transport::{Call, Transport};
 
@@ -154,6 +159,84 @@ impl Client {
         self.json(post(format!("/v1/jobs/{id}/retry"))).await
     }
 
+    /// `POST /v1/tests`: announces a test run executed here (`stampede run --out cloud`).
+    pub async fn create_test_run(
+        &self,
+        run: &CreateTestRun,
+    ) -> Result<TestRunCreated, ClientError> {
+        let body = to_json(run);
+        let created: TestRunCreated = self.json(post_json("/v1/tests".into(), &body)).await?;
+        if created.reference_id.is_empty() {
+            return Err(ClientError::Decode {
+                what: "POST /v1/tests".into(),
+                error: "the answer has no reference_id".into(),
+            });
+        }
+        Ok(created)
+    }
+
+    /// `POST /v1/tests/{ref}/metrics`: snapshots in order; `push.first` makes a retry safe.
+    pub async fn push_metrics(
+        &self,
+        reference: &str,
+        push: &MetricsPush,
+    ) -> Result<MetricsAccepted, ClientError> {
+        let body = to_json(push);
+        self.json(post_json(format!("/v1/tests/{reference}/metrics"), &body))
+            .await
+    }
+
+    /// `POST /v1/tests/{ref}`: the run ended (k6's `TestFinished`).
+    pub async fn finish_test_run(
+        &self,
+        reference: &str,
+        finished: &TestFinished,
+    ) -> Result<(), ClientError> {
+        let body = to_json(finished);
+        self.transport
+            .send(&post_json(format!("/v1/tests/{reference}"), &body))
+            .await
+            .map(drop)
+    }
+
+    /// `GET /v1/tests/{ref}`: a run executed elsewhere, as the server holds it.
+    pub async fn test_run(&self, reference: &str) -> Result<TestRun, ClientError> {
+        self.json(get(format!("/v1/tests/{reference}"))).await
+    }
+
+    /// `GET /v1/test-progress/{ref}`: k6's progress of a test run or a job.
+    pub async fn test_progress(&self, reference: &str) -> Result<TestProgress, ClientError> {
+        self.json(get(format!("/v1/test-progress/{reference}")))
+            .await
+    }
+
+    /// `POST /v1/tests/{ref}/stop`: stops a test run (a job the server runs is cancelled).
+    pub async fn stop_test_run(&self, reference: &str) -> Result<(), ClientError> {
+        self.transport
+            .send(&post(format!("/v1/tests/{reference}/stop")))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /v1/validate-options`: checks a descriptor (as JSON) without submitting it.
+    pub async fn validate_options(
+        &self,
+        options: serde_json::Value,
+    ) -> Result<OptionsValid, ClientError> {
+        let body = to_json(&ValidateOptions { options });
+        self.json(post_json("/v1/validate-options".into(), &body))
+            .await
+    }
+
+    /// `POST /v1/validate-token`: whether `token` is valid (needs none itself).
+    pub async fn validate_token(&self, token: &str) -> Result<TokenValidity, ClientError> {
+        let body = to_json(&ValidateToken {
+            token: token.to_string(),
+        });
+        self.json(post_json("/v1/validate-token".into(), &body))
+            .await
+    }
+
     async fn control(&self, id: u64, action: &str) -> Result<(), ClientError> {
         self.transport
             .send(&post(format!("/v1/jobs/{id}/{action}")))
@@ -176,6 +259,18 @@ fn get(path: String) -> Call<'static> {
         path,
         body: None,
     }
+}
+
+fn post_json(path: String, body: &str) -> Call<'_> {
+    Call {
+        method: Method::POST,
+        path,
+        body: Some((body, "application/json")),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("API bodies serialize")
 }
 
 fn post(path: String) -> Call<'static> {

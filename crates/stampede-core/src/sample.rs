@@ -34,6 +34,28 @@ impl Failure {
             Failure::Other => "other",
         }
     }
+
+    /// The failure a report names: a [`kind`](Failure::kind), or `status N` for a status
+    /// failure (the form summaries use). `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Failure> {
+        Some(match name {
+            "connect" => Failure::Connect,
+            "timeout" => Failure::Timeout,
+            "reset" => Failure::Reset,
+            "check" => Failure::Check,
+            "other" => Failure::Other,
+            _ => Failure::Status(name.strip_prefix("status ")?.parse().ok()?),
+        })
+    }
+
+    /// The name [`from_name`](Failure::from_name) reads: the kind, with the code for a
+    /// status failure.
+    pub fn name(self) -> String {
+        match self {
+            Failure::Status(code) => format!("status {code}"),
+            other => other.kind().to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Failure {
@@ -104,6 +126,15 @@ impl DropReason {
             DropReason::Late => "late",
         }
     }
+
+    /// The reason [`name`](DropReason::name) names, or `None`.
+    pub fn from_name(name: &str) -> Option<DropReason> {
+        match name {
+            "no_slot" => Some(DropReason::NoSlot),
+            "late" => Some(DropReason::Late),
+            _ => None,
+        }
+    }
 }
 
 /// Where the engine writes what happened, on the thread where it happened. Implementations
@@ -131,6 +162,28 @@ impl Sink for () {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_and_drop_names_read_back() {
+        let failures = [
+            Failure::Connect,
+            Failure::Timeout,
+            Failure::Reset,
+            Failure::Status(503),
+            Failure::Check,
+            Failure::Other,
+        ];
+        for failure in failures {
+            assert_eq!(Failure::from_name(&failure.name()), Some(failure));
+        }
+        for bad in ["status", "status x", "status 70000", "", "Connect"] {
+            assert_eq!(Failure::from_name(bad), None, "{bad:?}");
+        }
+        for reason in [DropReason::NoSlot, DropReason::Late] {
+            assert_eq!(DropReason::from_name(reason.name()), Some(reason));
+        }
+        assert_eq!(DropReason::from_name("early"), None);
+    }
 
     #[test]
     fn three_views_come_from_three_instants() {

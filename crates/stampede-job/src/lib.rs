@@ -37,7 +37,7 @@ pub use steps::exec::ExecConfig;
 pub use steps::http::HttpStepConfig;
 pub use steps::load::{
     LoadError, LoadResult, LoadSettings, LoadStep, Observer, Progress, RequestConfig, RunControl,
-    StageConfig, ThresholdEntry, ThresholdObject, run_load,
+    StageConfig, ThresholdEntry, ThresholdObject, run_load, streamed_summary,
 };
 pub use steps::sleep::SleepConfig;
 pub use steps::wait_port::WaitPortConfig;

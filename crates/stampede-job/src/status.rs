@@ -29,6 +29,8 @@ use stampede_api::job::{
     ErrorPayload, FailedPayload, JobState, JobStatus, Report, RunStarted, RunStatus, STATUS_SCHEMA,
     StatusEvent, StepStatus, TargetStatus, TestStatus, events as names,
 };
+use stampede_api::testrun::{ResultStatus, TestProgress, TestRunStatus};
+use stampede_core::ExitCode;
 use stampede_store::{Event, Seq};
 
 /// One test of a job's descriptor, as the status lists it.
@@ -803,4 +805,77 @@ pub fn load_summaries<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<
         }
     }
     found
+}
+
+/// The exit code of a job that ended in `state` with `status`: 0 when it completed and every
+/// reporter passed; 99 when a thresholds verdict failed; 97 when another verdict failed or
+/// the job failed; 105 when it was paused or cancelled.
+pub fn exit_code(state: JobState, status: &JobStatus) -> ExitCode {
+    match state {
+        JobState::Failed | JobState::PauseFailed | JobState::CancellationFailed => {
+            ExitCode::RunFailed
+        }
+        JobState::Paused | JobState::Cancelled | JobState::Cancelling => ExitCode::Interrupted,
+        JobState::Unknown | JobState::Started => ExitCode::Other,
+        JobState::Completed => {
+            let reports = status
+                .runs
+                .iter()
+                .flat_map(|r| &r.reports)
+                .chain(&status.final_reports);
+            let failed: Vec<_> = reports.filter(|r| !r.success).collect();
+            if failed.iter().any(|r| r.thresholds) {
+                ExitCode::ThresholdsCrossed
+            } else if failed.is_empty() {
+                ExitCode::Passed
+            } else {
+                ExitCode::RunFailed
+            }
+        }
+    }
+}
+
+/// A job's progress as k6 reports a test run's: the run status its state maps to (a paused
+/// job is queued, waiting to be resumed; a failed job was aborted by the system), the
+/// result (failed when a verdict failed or the job failed), and the share of the
+/// latest run's targets that are through every step (1 once it ended).
+pub fn test_progress(status: &JobStatus) -> TestProgress {
+    let run_status = match status.state {
+        JobState::Unknown => TestRunStatus::Created,
+        JobState::Paused => TestRunStatus::Queued,
+        JobState::Started | JobState::Cancelling => TestRunStatus::Running,
+        JobState::Completed => TestRunStatus::Finished,
+        JobState::Cancelled => TestRunStatus::AbortedUser,
+        JobState::Failed | JobState::PauseFailed | JobState::CancellationFailed => {
+            TestRunStatus::AbortedSystem
+        }
+    };
+    let result_status = match exit_code(status.state, status) {
+        ExitCode::ThresholdsCrossed | ExitCode::RunFailed => ResultStatus::Failed,
+        _ => ResultStatus::Passed,
+    };
+    let progress = if run_status.is_final() {
+        1.0
+    } else {
+        let (done, all) = status.runs.last().map_or((0, 0), |run| {
+            run.tests.iter().fold((0, 0), |(done, all), test| {
+                let out = test
+                    .targets
+                    .iter()
+                    .filter(|t| t.out_at_us.is_some())
+                    .count();
+                (done + out, all + test.targets.len())
+            })
+        });
+        if all == 0 {
+            0.0
+        } else {
+            done as f64 / all as f64
+        }
+    };
+    TestProgress {
+        run_status,
+        result_status,
+        progress,
+    }
 }

@@ -8,6 +8,8 @@
 //!   same histogram a single recorder would have built.
 //! * [`RunMetrics`] — the run so far: the merged total plus one small row per second, so
 //!   memory stays flat however long the run. It answers threshold queries.
+//! * Wire snapshots ([`Snapshot::to_wire`]) — an interval as `stampede run --out cloud`
+//!   sends it, read back exactly by [`Snapshot::from_wire`].
 //! * Thresholds ([`ThresholdSet`]) — k6's grammar and evaluation rules.
 
 mod recorder;
@@ -15,9 +17,11 @@ mod run;
 mod snapshot;
 mod stats;
 mod threshold;
+mod wire;
 
 pub use recorder::Recorder;
 pub use run::{IntervalRow, RunMetrics};
 pub use snapshot::{Snapshot, Views};
 pub use stats::Stats;
 pub use threshold::*;
+pub use wire::WireError;

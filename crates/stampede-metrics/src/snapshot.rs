@@ -140,11 +140,11 @@ impl Snapshot {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::Instant;
 
-    fn sample(
+    pub(crate) fn sample(
         t0: Instant,
         lag_us: u64,
         service_us: u64,

@@ -3,15 +3,17 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Request, State as Extract};
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
+use stampede_api::testrun::{TokenInfo, TokenValidity, ValidateToken};
 use stampede_store::{EventStore, NewToken};
 use subtle::ConstantTimeEq;
 
 use crate::State;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiJson};
 
 /// The project a request's token belongs to.
 #[derive(Debug, Clone)]
@@ -92,4 +94,34 @@ pub(crate) async fn require_token(
     };
     request.extensions_mut().insert(Project(token.project));
     Ok(next.run(request).await)
+}
+
+/// `POST /v1/validate-token`: whether a token may be used, and whose it is.
+pub(crate) async fn validate_token(
+    Extract(state): Extract<Arc<State>>,
+    ApiJson(body): ApiJson<ValidateToken>,
+) -> Result<Json<TokenValidity>, ApiError> {
+    let hash = hash_secret(body.token.trim());
+    let token = state.store.token_by_hash(&hash).await?;
+    let token = token.filter(|t| bool::from(t.hash.as_bytes().ct_eq(hash.as_bytes())));
+    Ok(Json(match token {
+        Some(t) if t.revoked_at_us.is_none() => TokenValidity {
+            is_valid: true,
+            message: format!("token {:?} of project {:?}", t.name, t.project),
+            token_info: Some(TokenInfo {
+                name: t.name,
+                project: t.project,
+            }),
+        },
+        Some(t) => TokenValidity {
+            is_valid: false,
+            message: format!("token {:?} was revoked", t.name),
+            token_info: None,
+        },
+        None => TokenValidity {
+            is_valid: false,
+            message: "no such token".to_string(),
+            token_info: None,
+        },
+    }))
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -112,6 +112,33 @@ where
             Ok(axum::extract::Query(query)) => Ok(ApiQuery(query)),
             Err(e) => Err(ApiError::rejected(e.status(), e.body_text())),
         }
+    }
+}
+
+/// A JSON body, rejected with the envelope (what is wrong and where) rather than plain text.
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::rejected(e.status(), e.body_text()))?;
+        if body.is_empty() {
+            return Err(ApiError::bad_request(
+                "send a JSON object as the request body (/v1/openapi.json describes it)",
+            ));
+        }
+        serde_json::from_slice(&body).map(ApiJson).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is not what this call takes: {e}; /v1/openapi.json describes it"
+            ))
+        })
     }
 }
 

@@ -11,12 +11,14 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use stampede_api::job::{JobState, JobStatus, PausePayload};
 use stampede_api::server::{ApiEvent, EventPage, JobCreated, JobEntry, JobList, VersionInfo};
+use stampede_api::testrun::{OptionsValid, ValidateOptions};
 use stampede_job::Job;
 use stampede_job::runner::{self, JobControl};
 use stampede_store::{Event, EventQuery, JobId, JobQuery, JobRecord, NewJob};
 
 use crate::auth::Project;
-use crate::error::{ApiError, ApiQuery};
+use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::testruns::is_test_run;
 use crate::{Running, State};
 
 /// The most items a page holds.
@@ -80,6 +82,7 @@ pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
             .list_jobs(&JobQuery {
                 states: vec![job_state.name().to_string()],
                 server_id: Some(state.server_id.clone()),
+                tags: state.instance_tag.iter().cloned().collect(),
                 ..JobQuery::default()
             })
             .await
@@ -138,12 +141,7 @@ pub(crate) async fn submit(
             "send the job descriptor (YAML or JSON) as the request body",
         ));
     }
-    let job = Job::parse(text, "the request body", Path::new(".")).map_err(|e| match e {
-        stampede_job::DescriptorError::Invalid { problems, .. } => {
-            ApiError::invalid("the descriptor is invalid", problems)
-        }
-        other => ApiError::bad_request(other.to_string()),
-    })?;
+    let job = parse(text)?;
     let new = NewJob {
         name: job.name.clone(),
         requestor: query.requestor.unwrap_or_else(|| project.clone()),
@@ -151,11 +149,21 @@ pub(crate) async fn submit(
         requested_at_us: runner::now_us(),
         descriptor: text.to_string(),
         extended_descriptor: job.extended.to_string(),
-        tags: job.tags.clone(),
+        tags: with_instance_tag(&state, job.tags.clone()),
         state: JobState::Unknown.name().to_string(),
         project,
     };
     create(&state, new, job, idempotency_key(&headers)?).await
+}
+
+/// `tags` with this server's instance tag, if it has one and they lack it.
+fn with_instance_tag(state: &State, mut tags: Vec<String>) -> Vec<String> {
+    if let Some(tag) = &state.instance_tag
+        && !tags.contains(tag)
+    {
+        tags.push(tag.clone());
+    }
+    tags
 }
 
 /// The `Idempotency-Key` header, if sent.
@@ -227,7 +235,7 @@ pub(crate) async fn retry(
         requested_at_us: runner::now_us(),
         descriptor: record.descriptor,
         extended_descriptor: record.extended_descriptor,
-        tags: record.tags,
+        tags: with_instance_tag(&state, record.tags),
         state: JobState::Unknown.name().to_string(),
         project: record.project,
     };
@@ -345,6 +353,12 @@ pub(crate) async fn owned(state: &State, project: &str, id: &str) -> Result<JobR
 }
 
 fn rebuild(record: &JobRecord) -> Result<Job, ApiError> {
+    if is_test_run(record) {
+        return Err(ApiError::conflict(format!(
+            "job {} is a test run executed elsewhere (stampede run --out cloud): read it at /v1/tests/{}",
+            record.id, record.id
+        )));
+    }
     Job::from_extended(&record.extended_descriptor)
         .map_err(|e| ApiError::internal(format!("job {}: {e}", record.id)))
 }
@@ -355,11 +369,15 @@ pub(crate) async fn status(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<JobStatus>, ApiError> {
     let record = owned(&state, &project, &id).await?;
-    let job = rebuild(&record)?;
-    let status = runner::job_status(&state.store, record.id, &job)
+    Ok(Json(job_status(&state, &record).await?))
+}
+
+/// The status of a job this server (or another sharing the store) runs, from its events.
+pub(crate) async fn job_status(state: &State, record: &JobRecord) -> Result<JobStatus, ApiError> {
+    let job = rebuild(record)?;
+    runner::job_status(&state.store, record.id, &job)
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(status))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -432,12 +450,19 @@ pub(crate) async fn cancel(
     UrlPath(id): UrlPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let record = owned(&state, &project, &id).await?;
-    let control = control_of(&state, &record)?;
+    cancel_job(&state, &record).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Cancels a job this server runs: recorded first, so that `cancelled` follows
+/// `cancelling`.
+pub(crate) async fn cancel_job(state: &State, record: &JobRecord) -> Result<(), ApiError> {
+    let control = control_of(state, record)?;
     runner::record_cancelling(&state.store, record.id)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     control.cancel.cancel();
-    Ok(StatusCode::ACCEPTED)
+    Ok(())
 }
 
 pub(crate) async fn pause(
@@ -483,4 +508,30 @@ pub(crate) async fn resume(
         .map_err(ApiError::internal)?;
     spawn(&state, record.id, job, Some(payload));
     Ok(StatusCode::ACCEPTED)
+}
+
+pub(crate) async fn validate_options(
+    ApiJson(body): ApiJson<ValidateOptions>,
+) -> Result<Json<OptionsValid>, ApiError> {
+    if !body.options.is_object() {
+        return Err(ApiError::bad_request(
+            "options must be the job descriptor as a JSON object",
+        ));
+    }
+    let text = body.options.to_string();
+    let job = parse(&text)?;
+    Ok(Json(OptionsValid {
+        name: job.name,
+        tests: job.tests.len(),
+    }))
+}
+
+/// A descriptor from a request: 422 with every problem, or 400.
+fn parse(text: &str) -> Result<Job, ApiError> {
+    Job::parse(text, "the request body", Path::new(".")).map_err(|e| match e {
+        stampede_job::DescriptorError::Invalid { problems, .. } => {
+            ApiError::invalid("the descriptor is invalid", problems)
+        }
+        other => ApiError::bad_request(other.to_string()),
+    })
 }

@@ -12,10 +12,18 @@
 //! | `GET /v1/jobs/{id}/events/stream?after=` | its events live, as server-sent events (`Last-Event-ID` resumes) |
 //! | `POST /v1/jobs/{id}/cancel`, `/pause`, `/resume` | control a job this server runs |
 //! | `POST /v1/jobs/{id}/retry?requestor=` | submit an ended or paused job again, as a new job |
+//! | `POST /v1/tests` | create a test run executed elsewhere (`stampede run --out cloud`); returns its `reference_id` |
+//! | `POST /v1/tests/{ref}/metrics` | its interval snapshots, in order (`first` makes a retry safe) |
+//! | `POST /v1/tests/{ref}` | finish it: run status, result status, thresholds |
+//! | `POST /v1/tests/{ref}/stop` | stop it (its next push is told), or cancel a job this server runs |
+//! | `GET /v1/tests/{ref}` | the run, with its snapshots merged per step and target |
+//! | `GET /v1/test-progress/{ref}` | k6's `run_status`, `result_status` and `progress`, for test runs and jobs |
+//! | `POST /v1/validate-options` | check a descriptor (`{"options": {...}}`) without submitting it |
+//! | `POST /v1/validate-token` | whether a token is valid (no token needed) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
 //! | `GET /metrics` | jobs by state and HTTP request counts and durations (OpenMetrics text) |
 //!
-//! Every call but `/healthz` needs `Authorization: Token SECRET`; tokens are created with
+//! Every call but `/healthz` and `validate-token` needs `Authorization: Token SECRET`; tokens are created with
 //! [`create_token`] (the secret is shown once and stored as its SHA-256) and belong to a
 //! project: a token sees only its project's jobs. Errors use k6's envelope with a message
 //! that says what to fix.
@@ -30,6 +38,7 @@ mod jobs;
 mod metrics;
 mod openapi;
 mod stream;
+mod testruns;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,12 +69,19 @@ pub struct Config {
     pub server_id: String,
     /// How long a request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// An internal tag (`_name`) this server adds to every job it creates; it then
+    /// recovers only the jobs that carry it (ConTest's instance tag).
+    pub instance_tag: Option<String>,
 }
 
 /// What every handler shares.
 pub(crate) struct State {
     pub(crate) store: Arc<dyn EventStore>,
     pub(crate) server_id: String,
+    /// See [`Config::instance_tag`].
+    pub(crate) instance_tag: Option<String>,
+    /// Where each test run's metrics pushes have got to.
+    pub(crate) pushes: Mutex<HashMap<JobId, Arc<tokio::sync::Mutex<testruns::PushCursor>>>>,
     /// The jobs running on this server, by id.
     pub(crate) running: Mutex<HashMap<JobId, Running>>,
     /// Cancelled when the server stops: live event streams end, so that the graceful
@@ -73,6 +89,26 @@ pub(crate) struct State {
     pub(crate) stop: CancellationToken,
     /// What `/metrics` reports.
     pub(crate) metrics: metrics::Metrics,
+}
+
+impl State {
+    /// The push cursor of test run `id` (a new one the first time).
+    pub(crate) fn push_cursor(&self, id: JobId) -> Arc<tokio::sync::Mutex<testruns::PushCursor>> {
+        self.pushes
+            .lock()
+            .expect("the push table is never poisoned")
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    /// Drops the push cursor of a finished test run.
+    pub(crate) fn forget_push_cursor(&self, id: JobId) {
+        self.pushes
+            .lock()
+            .expect("the push table is never poisoned")
+            .remove(&id);
+    }
 }
 
 /// A job running on this server.
@@ -101,6 +137,11 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The instance tag is not an internal tag.
+    #[error(
+        "instance tag {0:?}: it must start with '_' and hold only letters, digits, '_' and '-'"
+    )]
+    InstanceTag(String),
     /// The store failed while cleaning up after a previous run.
     #[error("cannot recover this server's jobs: {0}")]
     Recover(String),
@@ -110,12 +151,24 @@ impl Server {
     /// Recovers this server's jobs (zombies fail, paused jobs resume), binds `config.addr`
     /// and serves until [`Server::shutdown`]. Call inside a tokio runtime.
     pub async fn start(config: Config, store: Arc<dyn EventStore>) -> Result<Server, StartError> {
+        if let Some(tag) = &config.instance_tag {
+            let valid = tag.len() > 1
+                && tag.starts_with('_')
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return Err(StartError::InstanceTag(tag.clone()));
+            }
+        }
         let stop = CancellationToken::new();
         // Jobs run on runtimes of their own; the store's connections must stay on this one.
         let store = stampede_store::on_runtime(store, tokio::runtime::Handle::current());
         let state = Arc::new(State {
             store,
             server_id: config.server_id.clone(),
+            instance_tag: config.instance_tag.clone(),
+            pushes: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             stop: stop.clone(),
             metrics: metrics::Metrics::new(),
@@ -221,6 +274,19 @@ pub(crate) fn routes() -> Vec<Route> {
         route(M::POST, "/v1/jobs/{id}/pause", true, jobs::pause),
         route(M::POST, "/v1/jobs/{id}/resume", true, jobs::resume),
         route(M::POST, "/v1/jobs/{id}/retry", true, jobs::retry),
+        route(M::POST, "/v1/tests", true, testruns::create),
+        route(M::GET, "/v1/tests/{ref}", true, testruns::get),
+        route(M::POST, "/v1/tests/{ref}", true, testruns::finish),
+        route(M::POST, "/v1/tests/{ref}/metrics", true, testruns::push),
+        route(M::POST, "/v1/tests/{ref}/stop", true, testruns::stop),
+        route(M::GET, "/v1/test-progress/{ref}", true, testruns::progress),
+        route(
+            M::POST,
+            "/v1/validate-options",
+            true,
+            jobs::validate_options,
+        ),
+        route(M::POST, "/v1/validate-token", false, auth::validate_token),
     ]
 }
 

@@ -20,7 +20,7 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "Stampede job server",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Submit, watch and control Stampede jobs. Every call but /healthz needs `Authorization: Token SECRET` (`stampede server token create`); a token sees only its project's jobs. Errors use k6's envelope."
+            "description": "Submit, watch and control Stampede jobs, and keep test runs executed elsewhere (k6 cloudapi's shapes). Every call but /healthz and /v1/validate-token needs `Authorization: Token SECRET` (`stampede server token create`); a token sees only its project's jobs. Errors use k6's envelope."
         },
         "security": [{ "Token": [] }],
         "paths": paths(),
@@ -159,8 +159,81 @@ fn paths() -> Value {
                 "200": body("The Idempotency-Key was seen before: the earlier job.", "JobCreated")
             }),
             &[400, 404, 409],
-        )}
+        )},
+        "/v1/tests": { "post": with_json(operation(
+            "createTestRun",
+            "Create a test run executed elsewhere (`stampede run --out cloud`, k6's CreateTestRun): a job of this store, tagged `_testrun`.",
+            json!([]),
+            json!({ "201": body("The run was created; `reference_id` names it.", "TestRunCreated") }),
+            &[400, 413],
+        ), "CreateTestRun")},
+        "/v1/tests/{ref}": {
+            "get": operation(
+                "getTestRun",
+                "The run, with its snapshots merged per step and target into the summary's shape.",
+                json!([param("Ref")]),
+                json!({ "200": body("The run.", "TestRun") }),
+                &[400, 404, 409],
+            ),
+            "post": with_json(operation(
+                "finishTestRun",
+                "Finish the run (k6's TestFinished) with a final run status, the result status and per-threshold results.",
+                json!([param("Ref")]),
+                json!({ "200": { "description": "Finished." } }),
+                &[400, 404, 409, 413],
+            ), "TestFinished")
+        },
+        "/v1/tests/{ref}/metrics": { "post": with_json(operation(
+            "pushMetrics",
+            "Interval snapshots of the run, in order; `first` is how many were sent before, so a retried push stores nothing twice. The answer says whether the run was asked to stop.",
+            json!([param("Ref")]),
+            json!({ "200": body("Stored.", "MetricsAccepted") }),
+            &[400, 404, 409, 413],
+        ), "MetricsPush")},
+        "/v1/tests/{ref}/stop": { "post": operation(
+            "stopTestRun",
+            "Stop the run: a run executed elsewhere is told at its next push; a job this server runs is cancelled.",
+            json!([param("Ref")]),
+            json!({ "202": { "description": "Asked for; watch the run's progress." } }),
+            &[400, 404, 409],
+        )},
+        "/v1/test-progress/{ref}": { "get": operation(
+            "testProgress",
+            "k6's progress of a test run or of a job: run status (-2..10), result status (0 passed, 1 failed) and the share done.",
+            json!([param("Ref")]),
+            json!({ "200": body("The progress.", "TestProgress") }),
+            &[400, 404],
+        )},
+        "/v1/validate-options": { "post": with_json(operation(
+            "validateOptions",
+            "Check a job descriptor without submitting it.",
+            json!([]),
+            json!({ "200": body("It is valid.", "OptionsValid") }),
+            &[400, 413, 422],
+        ), "ValidateOptions")},
+        "/v1/validate-token": { "post": {
+            "operationId": "validateToken",
+            "summary": "Whether a token is valid, and whose it is; needs no token.",
+            "security": [],
+            "requestBody": json_request("ValidateToken"),
+            "responses": {
+                "200": body("The answer.", "TokenValidity"),
+                "400": { "$ref": "#/components/responses/BadRequest" }
+            }
+        }}
     })
+}
+
+fn json_request(schema: &str) -> Value {
+    json!({
+        "required": true,
+        "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
+    })
+}
+
+fn with_json(mut operation: Value, schema: &str) -> Value {
+    operation["requestBody"] = json_request(schema);
+    operation
 }
 
 /// A token-protected operation: `ok` plus the given error statuses, and the ones any call
@@ -244,6 +317,11 @@ fn parameters() -> Value {
             "description": "The job's id.",
             "schema": { "type": "integer", "minimum": 1 }
         },
+        "Ref": {
+            "name": "ref", "in": "path", "required": true,
+            "description": "The test run's reference id (its job id).",
+            "schema": { "type": "integer", "minimum": 1 }
+        },
         "Limit": {
             "name": "limit", "in": "query",
             "description": "At most this many (default and most 1000).",
@@ -302,6 +380,14 @@ fn object(required: &[&str], properties: Value) -> Value {
 }
 
 fn schemas() -> Value {
+    let mut all = job_schemas();
+    if let (Value::Object(all), Value::Object(more)) = (&mut all, test_run_schemas()) {
+        all.extend(more);
+    }
+    all
+}
+
+fn job_schemas() -> Value {
     let states: Vec<&str> = JobState::ALL.iter().map(|s| s.name()).collect();
     let state = json!({ "$ref": "#/components/schemas/JobState" });
     let problems = json!({ "type": "object", "additionalProperties": strings() });
@@ -370,6 +456,80 @@ fn schemas() -> Value {
             "thresholds": { "type": "boolean" }, "data": {}
         }))
     })
+}
+
+/// The bodies of test runs, validate-options and validate-token.
+fn test_run_schemas() -> Value {
+    let counts = json!({ "type": "object", "additionalProperties": integer() });
+    let run = json!({ "$ref": "#/components/schemas/RunStatusCode" });
+    let result = json!({ "$ref": "#/components/schemas/ResultStatusCode" });
+    let verdicts = json!({ "type": "object", "additionalProperties": {
+        "type": "object", "additionalProperties": { "type": "boolean" } } });
+    let mut schemas = json!({
+        "RunStatusCode": { "type": "integer", "minimum": -2, "maximum": 10,
+            "description": "k6's run status: -2 created, -1 validated, 0 queued, 1 initializing, 2 running, 3 finished, 4 timed out, 5 aborted by user, 6 aborted by system, 7 aborted by script error, 8 aborted by threshold, 9 aborted by limit, 10 archived." },
+        "ResultStatusCode": { "type": "integer", "enum": [0, 1],
+            "description": "0 passed, 1 failed." },
+        "CreateTestRun": object(&["name"], json!({
+            "name": string(), "vus": integer(),
+            "thresholds": { "type": "object", "additionalProperties": strings() },
+            "duration": { "type": "integer", "minimum": -1 }
+        })),
+        "TestRunCreated": object(&["reference_id", "results_url", "logs"], json!({
+            "reference_id": string(), "results_url": string(),
+            "logs": { "type": "array", "items": object(&["level", "message"], json!({
+                "level": string(), "message": string()
+            })) }
+        })),
+        "WireSnapshot": object(&["ok", "started", "interrupted", "response", "service", "lag"], json!({
+            "ok": integer(), "started": integer(), "interrupted": integer(),
+            "failures": counts.clone(), "dropped": counts,
+            "response": string(), "service": string(), "lag": string()
+        })),
+        "StepSnapshot": object(&["step", "target", "elapsed_s", "snapshot"], json!({
+            "step": string(), "target": string(), "elapsed_s": { "type": "number" },
+            "snapshot": { "$ref": "#/components/schemas/WireSnapshot" }
+        })),
+        "MetricsPush": object(&["first", "snapshots"], json!({
+            "first": integer(), "snapshots": array_of("StepSnapshot")
+        })),
+        "MetricsAccepted": object(&["stored", "stop"], json!({
+            "stored": integer(), "stop": { "type": "boolean" }
+        })),
+        "TestFinished": object(&["result_status", "run_status"], json!({
+            "result_status": result, "run_status": run, "thresholds": verdicts
+        })),
+        "TestProgress": object(&["run_status", "result_status", "progress"], json!({
+            "run_status": run, "result_status": result,
+            "progress": { "type": "number", "minimum": 0, "maximum": 1 }
+        }))
+    });
+    let more = json!({
+        "TestRun": object(
+            &["reference_id", "name", "run_status", "result_status", "created", "thresholds", "snapshots", "steps"],
+            json!({
+                "reference_id": string(), "name": string(), "run_status": run,
+                "result_status": result,
+                "created": { "$ref": "#/components/schemas/CreateTestRun" },
+                "thresholds": verdicts, "snapshots": integer(),
+                "steps": { "type": "array", "items": object(&["step", "target", "summary"], json!({
+                    "step": string(), "target": string(),
+                    "summary": { "type": "object", "description": "A `stampede.summary/v1` document." }
+                })) }
+            }),
+        ),
+        "ValidateOptions": object(&["options"], json!({ "options": { "type": "object" } })),
+        "OptionsValid": object(&["name", "tests"], json!({ "name": string(), "tests": integer() })),
+        "ValidateToken": object(&["token"], json!({ "token": string() })),
+        "TokenValidity": object(&["is_valid", "message"], json!({
+            "is_valid": { "type": "boolean" }, "message": string(),
+            "token-info": object(&["name", "project"], json!({ "name": string(), "project": string() }))
+        }))
+    });
+    if let (Value::Object(schemas), Value::Object(more)) = (&mut schemas, more) {
+        schemas.extend(more);
+    }
+    schemas
 }
 
 #[cfg(test)]

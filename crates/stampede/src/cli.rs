@@ -178,6 +178,10 @@ pub(crate) struct ServerArgs {
     /// This server's id (default: the host name); it runs and resumes only its own jobs.
     #[arg(long)]
     pub(crate) server_id: Option<String>,
+    /// An internal tag (`_name`) added to every job this server creates; it then recovers
+    /// only jobs that carry it.
+    #[arg(long)]
+    pub(crate) instance_tag: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -314,6 +318,13 @@ pub(crate) struct RunArgs {
     /// Do not print progress every second.
     #[arg(long)]
     pub(crate) no_progress: bool,
+    /// Stream the run to a job server as a test run: `cloud`, or `cloud=NAME` to name it
+    /// (default: the job's name). The server and token come from `stampede login`, the
+    /// descriptor's `cloud:`, STAMPEDE_SERVER / STAMPEDE_TOKEN, or --server / --token.
+    #[arg(long, value_name = "cloud[=NAME]")]
+    pub(crate) out: Option<String>,
+    #[command(flatten)]
+    pub(crate) conn: ConnArgs,
 }
 
 #[derive(Debug, Args)]

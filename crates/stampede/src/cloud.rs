@@ -10,7 +10,7 @@ use stampede_core::ExitCode as Code;
 
 use crate::Failed;
 use crate::cli::{CloudCommand, ConnArgs, JobsCommand, LoginArgs};
-use crate::job::{exit_code_of, read_job, render_status, write_json};
+use crate::job::{read_job, render_status, write_json};
 
 /// How often `cloud run` reads the job's progress.
 const POLL: Duration = Duration::from_secs(2);
@@ -26,6 +26,16 @@ fn config_file() -> Result<Option<PartialConfig>, Failed> {
         Some(path) => stampede_client::load_file(&path).map_err(|e| Failed::config(e.to_string())),
         None => Ok(None),
     }
+}
+
+/// A client from every configuration layer, for a job whose descriptor may name a server.
+pub(crate) fn job_client(conn: &ConnArgs, job: &stampede_job::Job) -> Result<Client, Failed> {
+    let descriptor = job.cloud.as_ref().map(|c| PartialConfig {
+        server: c.server.clone(),
+        timeout: c.timeout,
+        ..PartialConfig::default()
+    });
+    client(config(conn, descriptor)?)
 }
 
 /// The client's configuration from every layer.
@@ -123,14 +133,8 @@ pub(crate) fn cloud(command: CloudCommand) -> Result<Code, Failed> {
 fn cloud_run(file: &Path, conn: &ConnArgs, summary_json: Option<&Path>) -> Result<Code, Failed> {
     // Checked here first: a bad file is exit 104 without a round trip.
     let (job, text) = read_job(file)?;
-    let descriptor = job.cloud.as_ref().map(|c| PartialConfig {
-        server: c.server.clone(),
-        timeout: c.timeout,
-        ..PartialConfig::default()
-    });
-    let config = config(conn, descriptor)?;
-    let server = config.server.clone();
-    let client = client(config)?;
+    let client = job_client(conn, &job)?;
+    let server = client.config().server.clone();
     let runtime = runtime()?;
     runtime.block_on(async {
         let created = client.submit(&text, None).await.map_err(failed)?;
@@ -181,7 +185,7 @@ fn cloud_run(file: &Path, conn: &ConnArgs, summary_json: Option<&Path>) -> Resul
                 if let Some(path) = summary_json {
                     write_json(path, &status)?;
                 }
-                return Ok(exit_code_of(status.state, &status));
+                return Ok(stampede_job::status::exit_code(status.state, &status));
             }
         }
     })

@@ -14,19 +14,26 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Failed;
 use crate::cli::{RunArgs, ValidateArgs};
+use crate::out_cloud::{self, CloudOut};
 use crate::progress::Lines;
 
-/// Prints progress and load summaries as the job goes, and keeps the load summaries.
-struct Terminal {
+/// Prints progress and load summaries as the job goes; with `--out cloud`, also streams
+/// every load step's snapshots to the server.
+struct Terminal<'a> {
     progress: bool,
+    cloud: Option<&'a CloudOut>,
 }
 
-impl JobObserver for Terminal {
+impl JobObserver for Terminal<'_> {
     fn load(&self, step: &str, target: &str) -> Box<dyn Observer> {
         eprintln!("step {step} on {target}");
-        Box::new(Lines {
+        let lines = Box::new(Lines {
             enabled: self.progress,
-        })
+        });
+        match self.cloud {
+            Some(cloud) => Box::new(cloud.observe(step, target, lines)),
+            None => lines,
+        }
     }
 
     fn load_done(&self, step: &str, target: &str, summary: &Summary) {
@@ -121,23 +128,27 @@ fn watch_signals(
                 control.pause.cancel();
             } else if !control.cancel.is_cancelled() {
                 eprintln!("cancelling job {id}; signal again to quit at once");
-                // Recorded before the runner sees it, so that `cancelled` comes after
-                // `cancelling`; a store that does not answer must not hold the cancel up.
-                let recorded = tokio::time::timeout(
-                    std::time::Duration::from_secs(2),
-                    runner::record_cancelling(&store, id),
-                )
-                .await;
-                if !matches!(recorded, Ok(Ok(()))) {
-                    eprintln!("cannot record the cancel in the store; cancelling anyway");
-                }
-                control.cancel.cancel();
+                cancel(&control, &store, id).await;
             } else {
                 eprintln!("quitting: job {id} is left as the store last recorded it");
                 std::process::exit(i32::from(Code::Interrupted.code()));
             }
         }
     })
+}
+
+/// Cancels the job, recorded before the runner sees it, so that `cancelled` comes after
+/// `cancelling`; a store that does not answer must not hold the cancel up.
+async fn cancel(control: &JobControl, store: &Arc<dyn EventStore>, id: u64) {
+    let recorded = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        runner::record_cancelling(store, id),
+    )
+    .await;
+    if !matches!(recorded, Ok(Ok(()))) {
+        eprintln!("cannot record the cancel in the store; cancelling anyway");
+    }
+    control.cancel.cancel();
 }
 
 pub(crate) fn run(args: RunArgs) -> Result<Code, Failed> {
@@ -198,22 +209,49 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
                 path: path.display().to_string(),
             }));
     }
+    let cloud = match args.out.as_deref() {
+        None => None,
+        Some(out) => {
+            let name = match out.split_once('=') {
+                None if out == "cloud" => job.name.clone(),
+                Some(("cloud", name)) if !name.trim().is_empty() => name.trim().to_string(),
+                _ => {
+                    return Err(Failed::config(format!(
+                        "--out {out:?}: the one output is `cloud` (or `cloud=NAME` to name the test run)"
+                    )));
+                }
+            };
+            let client = crate::cloud::job_client(&args.conn, &job)?;
+            Some(CloudOut::start(client, &out_cloud::announce(&job, name)).await?)
+        }
+    };
     let control = JobControl::default();
     // Only a job in a store that outlives this process can be resumed.
     let pausable = !url.starts_with("memory:");
     let signals = watch_signals(&control, &store, id, pausable);
+    let server_stop = cloud.as_ref().map(|cloud| {
+        let (asked, control, store) = (cloud.stop_asked.clone(), control.clone(), store.clone());
+        tokio::task::spawn_local(async move {
+            asked.cancelled().await;
+            cancel(&control, &store, id).await;
+        })
+    });
     let terminal = Terminal {
         progress: !args.no_progress,
+        cloud: cloud.as_ref(),
     };
     let outcome = runner::run_job(store.clone(), id, &job, resume, &control, &terminal).await;
     // A signal from now on is not about the job any more.
     signals.abort();
+    if let Some(task) = server_stop {
+        task.abort();
+    }
     let outcome = outcome.map_err(|e| Failed::other(e.to_string()))?;
     let status = runner::job_status(&store, id, &job)
         .await
         .map_err(|e| Failed::other(e.to_string()))?;
     print!("{}", render_status(&status));
-    let code = exit_code_of(outcome.state(), &status);
+    let code = stampede_job::status::exit_code(outcome.state(), &status);
     match &outcome {
         JobOutcome::Paused(_) => {
             eprintln!("job {id} paused; resume it with: stampede run --store {url} --resume {id}")
@@ -221,6 +259,9 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
         JobOutcome::Failed(why) => eprintln!("error: {why}"),
         JobOutcome::Cancelled => eprintln!("job {id} cancelled"),
         JobOutcome::Completed => {}
+    }
+    if let Some(cloud) = cloud {
+        cloud.finish(&outcome, &status, code).await?;
     }
     if let Some(path) = &args.summary_json {
         let summary = RunSummary {
@@ -269,32 +310,6 @@ fn skipped(status: &JobStatus) -> Vec<String> {
         }
     }
     skipped
-}
-
-/// 0 when the job completed and every reporter passed; 99 when a thresholds verdict failed;
-/// 97 when another verdict failed or the job failed; 105 when a signal paused or cancelled it.
-/// The exit code of a job that ended in `state` with `status`.
-pub(crate) fn exit_code_of(state: JobState, status: &JobStatus) -> Code {
-    match state {
-        JobState::Failed | JobState::PauseFailed | JobState::CancellationFailed => Code::RunFailed,
-        JobState::Paused | JobState::Cancelled | JobState::Cancelling => Code::Interrupted,
-        JobState::Unknown | JobState::Started => Code::Other,
-        JobState::Completed => {
-            let reports = status
-                .runs
-                .iter()
-                .flat_map(|r| &r.reports)
-                .chain(&status.final_reports);
-            let failed: Vec<_> = reports.filter(|r| !r.success).collect();
-            if failed.iter().any(|r| r.thresholds) {
-                Code::ThresholdsCrossed
-            } else if failed.is_empty() {
-                Code::Passed
-            } else {
-                Code::RunFailed
-            }
-        }
-    }
 }
 
 /// The job's status as text: per run, each test's targets and where they ended, then the

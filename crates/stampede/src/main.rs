@@ -6,6 +6,7 @@ mod cloud;
 mod job;
 mod limits;
 mod load;
+mod out_cloud;
 mod progress;
 mod server;
 mod sut;

@@ -89,6 +89,7 @@ async fn serve(args: ServerArgs) -> Result<Code, Failed> {
         addr: args.addr,
         server_id: server_id.clone(),
         request_timeout: Duration::from_secs(30),
+        instance_tag: args.instance_tag.clone(),
     };
     let server = Server::start(config, store)
         .await

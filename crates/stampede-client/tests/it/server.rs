@@ -32,6 +32,7 @@ impl Fixture {
                 addr: "127.0.0.1:0".parse().unwrap(),
                 server_id: "test-server".into(),
                 request_timeout: Duration::from_secs(10),
+                instance_tag: None,
             },
             store.clone(),
         )

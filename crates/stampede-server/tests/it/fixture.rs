@@ -76,6 +76,7 @@ pub(crate) async fn start(store: &Arc<dyn EventStore>) -> Server {
             addr: "127.0.0.1:0".parse().unwrap(),
             server_id: "test-server".into(),
             request_timeout: Duration::from_secs(10),
+            instance_tag: None,
         },
         store.clone(),
     )

@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod retry;
 mod sse;
+mod testruns;
 
 on_every_backend!(
     tokens_guard_every_call_but_healthz,

@@ -98,6 +98,7 @@ fn validate(document: &Value, schema: &Value, value: &Value, at: &str) -> Vec<St
         Some("array") => value.is_array(),
         Some("string") => value.is_string(),
         Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
         Some("boolean") => value.is_boolean(),
         Some(other) => panic!("the test does not know type {other}"),
     };
@@ -267,6 +268,8 @@ async fn real_responses_fit_the_documented_statuses_and_schemas(f: &Fixture) {
             f.post(&format!("/v1/jobs/{slow}/pause"), "").await,
         ),
     ];
+    let mut cases = cases;
+    cases.extend(test_run_cases(f, id).await);
     let statuses: Vec<u16> = cases.iter().map(|(_, _, r)| r.status).collect();
     for code in [200, 201, 202, 204, 400, 401, 404, 409, 413, 422] {
         assert!(
@@ -277,6 +280,108 @@ async fn real_responses_fit_the_documented_statuses_and_schemas(f: &Fixture) {
     for (method, template, reply) in &cases {
         conforms(&document, method, template, reply);
     }
+}
+
+const VALID: &str = r#"{"options": {"name": "v", "tests": [{"name": "t", "steps": [{"name": "e", "echo": {"text": "hi"}}]}]}}"#;
+
+/// Replies of the test-run, validate-options and validate-token calls.
+async fn test_run_cases(f: &Fixture, job: u64) -> Vec<(&'static str, &'static str, Reply)> {
+    let created = f
+        .post(
+            "/v1/tests",
+            r#"{"name": "r", "vus": 2, "duration": 3, "thresholds": {"latency": ["p(99) < 9"]}}"#,
+        )
+        .await;
+    let r = created.body["reference_id"].as_str().unwrap().to_string();
+    let snapshot = serde_json::to_value(stampede_metrics::Snapshot::default().to_wire()).unwrap();
+    let push = serde_json::json!({ "first": 0, "snapshots": [
+        { "step": "t/s", "target": "x", "elapsed_s": 1.0, "snapshot": snapshot }
+    ] })
+    .to_string();
+    let finished =
+        r#"{"result_status": 0, "run_status": 3, "thresholds": {"latency": {"p(99) < 9": false}}}"#;
+    let token = format!(r#"{{"token": "{}"}}"#, f.token);
+    vec![
+        ("POST", "/v1/tests", created),
+        ("POST", "/v1/tests", f.post("/v1/tests", "[]").await),
+        (
+            "POST",
+            "/v1/tests/{ref}/metrics",
+            f.post(&format!("/v1/tests/{r}/metrics"), &push).await,
+        ),
+        (
+            "GET",
+            "/v1/test-progress/{ref}",
+            f.get(&format!("/v1/test-progress/{r}")).await,
+        ),
+        (
+            "GET",
+            "/v1/test-progress/{ref}",
+            f.get(&format!("/v1/test-progress/{job}")).await,
+        ),
+        (
+            "POST",
+            "/v1/tests/{ref}/stop",
+            f.post(&format!("/v1/tests/{r}/stop"), "").await,
+        ),
+        (
+            "POST",
+            "/v1/tests/{ref}",
+            f.post(&format!("/v1/tests/{r}"), finished).await,
+        ),
+        (
+            "POST",
+            "/v1/tests/{ref}",
+            f.post(&format!("/v1/tests/{r}"), finished).await,
+        ),
+        (
+            "GET",
+            "/v1/tests/{ref}",
+            f.get(&format!("/v1/tests/{r}")).await,
+        ),
+        (
+            "GET",
+            "/v1/tests/{ref}",
+            f.get(&format!("/v1/tests/{job}")).await,
+        ),
+        (
+            "POST",
+            "/v1/tests/{ref}/stop",
+            f.post(&format!("/v1/tests/{r}/stop"), "").await,
+        ),
+        (
+            "POST",
+            "/v1/validate-options",
+            f.post("/v1/validate-options", VALID).await,
+        ),
+        (
+            "POST",
+            "/v1/validate-options",
+            f.post(
+                "/v1/validate-options",
+                r#"{"options": {"name": "x", "tests": []}}"#,
+            )
+            .await,
+        ),
+        (
+            "POST",
+            "/v1/validate-token",
+            call(
+                f.addr(),
+                "POST",
+                "/v1/validate-token",
+                None,
+                token.as_bytes(),
+                &[],
+            )
+            .await,
+        ),
+        (
+            "POST",
+            "/v1/validate-token",
+            call(f.addr(), "POST", "/v1/validate-token", None, b"{}", &[]).await,
+        ),
+    ]
 }
 
 #[test]

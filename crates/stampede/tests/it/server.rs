@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{BIN, text};
 
 /// One HTTP/1.1 request; returns the status and the JSON body.
-fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
+pub(super) fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
@@ -27,7 +27,7 @@ fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, 
 }
 
 /// `stampede server token create`: the secret it prints.
-fn create_token(db: &str, name: &str) -> String {
+pub(super) fn create_token(db: &str, name: &str) -> String {
     let out = Command::new(BIN)
         .args([
             "server",
@@ -45,6 +45,11 @@ fn create_token(db: &str, name: &str) -> String {
 }
 
 fn start_server(db: &str) -> (Child, String) {
+    start_server_as(db, "e2e")
+}
+
+/// `stampede server` on a free port with this server id; its address.
+pub(super) fn start_server_as(db: &str, id: &str) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "server",
@@ -53,7 +58,7 @@ fn start_server(db: &str) -> (Child, String) {
             "--database",
             db,
             "--server-id",
-            "e2e",
+            id,
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -71,7 +76,7 @@ fn start_server(db: &str) -> (Child, String) {
     (child, addr)
 }
 
-fn wait_for(addr: &str, token: &str, id: u64, state: &str) -> Value {
+pub(super) fn wait_for(addr: &str, token: &str, id: u64, state: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (status, body) = http(addr, "GET", &format!("/v1/jobs/{id}"), token, "");
@@ -127,7 +132,7 @@ fn server_tokens_submit_sigterm_and_restart() {
 }
 
 /// `stampede` with the client's config file in `dir` and no token in the environment.
-fn client_cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+pub(super) fn client_cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
         .env("STAMPEDE_CONFIG", dir.join("config.json"))

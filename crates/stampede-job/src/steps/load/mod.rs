@@ -9,6 +9,7 @@ pub use config::{
     LoadSettings, LoadStep, RequestConfig, StageConfig, ThresholdEntry, ThresholdObject,
 };
 pub use run::{LoadError, LoadResult, Observer, Progress, RunControl, run_load};
+pub use summary::streamed_summary;
 
 use stampede_api::job::events;
 

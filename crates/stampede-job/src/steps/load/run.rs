@@ -56,6 +56,9 @@ pub struct Progress {
 pub trait Observer {
     /// Called after each interval has been merged.
     fn interval(&mut self, progress: &Progress);
+    /// Called with each interval's merged snapshot, just before [`interval`
+    /// ](Observer::interval): every sample of the run is in exactly one of them.
+    fn snapshot(&mut self, _elapsed: Duration, _snapshot: &Snapshot) {}
 }
 
 impl Observer for () {
@@ -358,6 +361,7 @@ impl Coordinator {
             .saturating_sub(self.last_row_at)
             .max(Duration::from_millis(1));
         self.last_row_at = elapsed;
+        observer.snapshot(elapsed, interval);
         let total = self.metrics.total();
         observer.interval(&Progress {
             elapsed,
