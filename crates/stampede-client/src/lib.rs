@@ -41,10 +41,10 @@ pub use error::ClientError;
 pub use stampede_api::job::JobStatus;
 pub use stampede_api::server::{ApiEvent, EventPage, JobCreated, JobEntry, JobList, VersionInfo};
 pub use stampede_api::testrun::{
-    CreateTestRun, MetricsAccepted, MetricsPush, OptionsValid, TestFinished, TestProgress, TestRun,
-    TestRunCreated, TokenValidity,
+    CreateTestRun, LoggedIn, MetricsAccepted, MetricsPush, OptionsValid, TestFinished,
+    TestProgress, TestRun, TestRunCreated, TokenValidity,
 };
-use stampede_api::testrun::{ValidateOptions, ValidateToken};
+use stampede_api::testrun::{Login, ValidateOptions, ValidateToken};
 
 use transport::{Call, Transport};
 
@@ -235,6 +235,15 @@ impl Client {
         });
         self.json(post_json("/v1/validate-token".into(), &body))
             .await
+    }
+
+    /// `POST /v1/login`: a user's name and password for a new token (needs no token).
+    pub async fn login(&self, user: &str, password: &str) -> Result<LoggedIn, ClientError> {
+        let body = to_json(&Login {
+            email: user.to_string(),
+            password: password.to_string(),
+        });
+        self.json(post_json("/v1/login".into(), &body)).await
     }
 
     async fn control(&self, id: u64, action: &str) -> Result<(), ClientError> {

@@ -19,11 +19,12 @@
 //! | `GET /v1/tests/{ref}` | the run, with its snapshots merged per step and target |
 //! | `GET /v1/test-progress/{ref}` | k6's `run_status`, `result_status` and `progress`, for test runs and jobs |
 //! | `POST /v1/validate-options` | check a descriptor (`{"options": {...}}`) without submitting it |
+//! | `POST /v1/login` | a user's name (`email`) and password for a new token (no token needed) |
 //! | `POST /v1/validate-token` | whether a token is valid (no token needed) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
 //! | `GET /metrics` | jobs by state and HTTP request counts and durations (OpenMetrics text) |
 //!
-//! Every call but `/healthz` and `validate-token` needs `Authorization: Token SECRET`; tokens are created with
+//! Every call but `/healthz`, `login` and `validate-token` needs `Authorization: Token SECRET`; tokens are created with
 //! [`create_token`] (the secret is shown once and stored as its SHA-256) and belong to a
 //! project: a token sees only its project's jobs. Errors use k6's envelope with a message
 //! that says what to fix.
@@ -54,7 +55,7 @@ use stampede_job::runner::JobControl;
 use stampede_store::{EventStore, JobId};
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{TokenError, create_token, hash_secret};
+pub use auth::{TokenError, UserError, create_token, create_user, hash_secret};
 pub use error::ApiError;
 
 /// The largest request body accepted (a descriptor).
@@ -287,6 +288,7 @@ pub(crate) fn routes() -> Vec<Route> {
             jobs::validate_options,
         ),
         route(M::POST, "/v1/validate-token", false, auth::validate_token),
+        route(M::POST, "/v1/login", false, auth::login),
     ]
 }
 

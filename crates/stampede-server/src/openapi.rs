@@ -20,7 +20,7 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "Stampede job server",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Submit, watch and control Stampede jobs, and keep test runs executed elsewhere (k6 cloudapi's shapes). Every call but /healthz and /v1/validate-token needs `Authorization: Token SECRET` (`stampede server token create`); a token sees only its project's jobs. Errors use k6's envelope."
+            "description": "Submit, watch and control Stampede jobs, and keep test runs executed elsewhere (k6 cloudapi's shapes). Every call but /healthz, /v1/login and /v1/validate-token needs `Authorization: Token SECRET` (`stampede server token create`); a token sees only its project's jobs. Errors use k6's envelope."
         },
         "security": [{ "Token": [] }],
         "paths": paths(),
@@ -211,6 +211,17 @@ fn paths() -> Value {
             json!({ "200": body("It is valid.", "OptionsValid") }),
             &[400, 413, 422],
         ), "ValidateOptions")},
+        "/v1/login": { "post": {
+            "operationId": "login",
+            "summary": "A user's name (`email`, as k6 calls it) and password for a new token of their project; needs no token.",
+            "security": [],
+            "requestBody": json_request("Login"),
+            "responses": {
+                "200": body("A new token's secret, shown once.", "LoggedIn"),
+                "400": { "$ref": "#/components/responses/BadRequest" },
+                "401": { "$ref": "#/components/responses/Unauthorized" }
+            }
+        }},
         "/v1/validate-token": { "post": {
             "operationId": "validateToken",
             "summary": "Whether a token is valid, and whose it is; needs no token.",
@@ -521,6 +532,8 @@ fn test_run_schemas() -> Value {
         "ValidateOptions": object(&["options"], json!({ "options": { "type": "object" } })),
         "OptionsValid": object(&["name", "tests"], json!({ "name": string(), "tests": integer() })),
         "ValidateToken": object(&["token"], json!({ "token": string() })),
+        "Login": object(&["email", "password"], json!({ "email": string(), "password": string() })),
+        "LoggedIn": object(&["token"], json!({ "token": string() })),
         "TokenValidity": object(&["is_valid", "message"], json!({
             "is_valid": { "type": "boolean" }, "message": string(),
             "token-info": object(&["name", "project"], json!({ "name": string(), "project": string() }))
@@ -569,9 +582,11 @@ mod tests {
             let operation = &document["paths"][route.path][route.method.as_str().to_lowercase()];
             let open = operation["security"] == json!([]);
             assert_eq!(open, !route.token, "{} {}", route.method, route.path);
+            // Every call with a token may be refused one; of the open ones only login is.
+            let refusable = route.token || route.path == "/v1/login";
             assert_eq!(
                 operation["responses"].get("401").is_some(),
-                route.token,
+                refusable,
                 "{} {}",
                 route.method,
                 route.path

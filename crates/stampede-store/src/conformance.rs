@@ -5,12 +5,13 @@
 //! `tests/it` runs every one against every backend. A new backend should pass them all.
 //! Jobs are covered in `conformance/jobs.rs`, events and durability in
 //! `conformance/events.rs`, projects and idempotent job creation in `conformance/projects.rs`,
-//! API tokens in `conformance/tokens.rs`.
+//! API tokens in `conformance/tokens.rs`, users in `conformance/users.rs`.
 
 mod events;
 mod jobs;
 mod projects;
 mod tokens;
+mod users;
 
 pub use events::{
     append_assigns_increasing_seqs, append_is_atomic, concurrent_appenders, events_query,
@@ -28,6 +29,7 @@ pub use tokens::{
     duplicate_tokens_are_refused, revoke_token_once, token_round_trip,
     token_text_with_nul_is_refused, tokens_survive_reopen,
 };
+pub use users::user_round_trip_and_duplicates;
 
 use crate::{
     DEFAULT_PROJECT, Event, EventQuery, EventStore, JobId, JobRecord, NewEvent, NewJob, Seq,

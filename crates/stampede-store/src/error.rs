@@ -78,6 +78,12 @@ pub enum StoreError {
         /// What it clashes with.
         clash: TokenClash,
     },
+    /// A user of that name exists; nothing was written.
+    #[error("cannot create the user `{name}`: a user of that name exists")]
+    DuplicateUser {
+        /// The name.
+        name: String,
+    },
 }
 
 /// What a new token clashes with (see [`StoreError::DuplicateToken`]).

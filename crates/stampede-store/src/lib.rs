@@ -21,6 +21,7 @@
 //! |---|---|
 //! | projects: every job belongs to one ([`DEFAULT_PROJECT`] unless it says otherwise) | [`NewJob::project`], [`JobQuery::project`] |
 //! | API tokens of a project, kept by the hash of their secret, revoked rather than deleted | [`EventStore::create_token`], [`token_by_hash`](EventStore::token_by_hash), [`list_tokens`](EventStore::list_tokens), [`revoke_token`](EventStore::revoke_token) |
+//! | Users who log in with a name and a password, kept by the password's hash | [`EventStore::create_user`], [`user_by_name`](EventStore::user_by_name) |
 //! | idempotency keys: one job per key and project, however many times (or at once) it is asked for | [`EventStore::create_job_once`] |
 //!
 //! ```no_run
@@ -60,7 +61,7 @@ pub use runtime::on_runtime;
 pub use store::EventStore;
 pub use types::{
     DEFAULT_PROJECT, Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken,
-    Seq, TokenId, TokenRecord,
+    NewUser, Seq, TokenId, TokenRecord, UserId, UserRecord,
 };
 
 use location::Location;

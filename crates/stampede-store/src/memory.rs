@@ -13,11 +13,12 @@ use futures_util::future::BoxFuture;
 use crate::error::StoreError;
 use crate::error::TokenClash;
 use crate::store::{
-    EventStore, check_events, check_job, check_job_once, check_states, check_token, storable_hash,
+    EventStore, check_events, check_job, check_job_once, check_states, check_token, check_user,
+    storable_hash, storable_name,
 };
 use crate::types::{
-    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, Seq, TokenId,
-    TokenRecord,
+    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, NewUser, Seq,
+    TokenId, TokenRecord, UserId, UserRecord,
 };
 
 /// Jobs and events kept in process memory.
@@ -38,6 +39,8 @@ struct Inner {
     job_keys: HashMap<(String, String), JobId>,
     /// Token `id` is at index `id - 1`.
     tokens: Vec<TokenRecord>,
+    /// User `id` is at index `id - 1`.
+    users: Vec<UserRecord>,
 }
 
 impl Inner {
@@ -282,5 +285,30 @@ impl EventStore for MemoryStore {
 
     fn revoke_token(&self, id: TokenId, at_us: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move { Ok(self.revoke_token_now(id, at_us)) })
+    }
+
+    fn create_user(&self, user: NewUser) -> BoxFuture<'_, Result<UserId, StoreError>> {
+        Box::pin(async move {
+            check_user(&user)?;
+            let mut inner = self.lock();
+            if inner.users.iter().any(|other| other.name == user.name) {
+                return Err(StoreError::DuplicateUser { name: user.name });
+            }
+            let id = inner.users.len() as UserId + 1;
+            inner.users.push(UserRecord::new(id, user));
+            Ok(id)
+        })
+    }
+
+    fn user_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>> {
+        Box::pin(async move {
+            if !storable_name(name) {
+                return Ok(None);
+            }
+            Ok(self.lock().users.iter().find(|u| u.name == name).cloned())
+        })
     }
 }

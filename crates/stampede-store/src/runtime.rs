@@ -15,8 +15,8 @@ use tokio::runtime::Handle;
 use crate::error::StoreError;
 use crate::store::EventStore;
 use crate::types::{
-    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, Seq, TokenId,
-    TokenRecord,
+    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, NewUser, Seq,
+    TokenId, TokenRecord, UserId, UserRecord,
 };
 
 /// `store`, with every operation run on the runtime behind `handle`.
@@ -110,5 +110,17 @@ impl EventStore for OnRuntime {
 
     fn revoke_token(&self, id: TokenId, at_us: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
         self.run(move |s| Box::pin(async move { s.revoke_token(id, at_us).await }))
+    }
+
+    fn create_user(&self, user: NewUser) -> BoxFuture<'_, Result<UserId, StoreError>> {
+        self.run(move |s| Box::pin(async move { s.create_user(user).await }))
+    }
+
+    fn user_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>> {
+        let name = name.to_owned();
+        self.run(move |s| Box::pin(async move { s.user_by_name(&name).await }))
     }
 }

@@ -10,8 +10,8 @@ use futures_util::future::BoxFuture;
 
 use crate::error::StoreError;
 use crate::types::{
-    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, Seq, TokenId,
-    TokenRecord,
+    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, NewUser, Seq,
+    TokenId, TokenRecord, UserId, UserRecord,
 };
 
 /// Keeps jobs and their append-only events. Events are the truth: job status is rebuilt
@@ -82,6 +82,17 @@ pub trait EventStore: Send + Sync + 'static {
     /// `true`; `false` when there is no such token or it is already revoked (which keeps
     /// its first revocation time).
     fn revoke_token(&self, id: TokenId, at_us: i64) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Stores a new user and returns its id (the first is 1, then increasing; a refused user
+    /// may use one up).
+    /// [`StoreError::DuplicateUser`] when a user has the same name; then nothing is written.
+    fn create_user(&self, user: NewUser) -> BoxFuture<'_, Result<UserId, StoreError>>;
+
+    /// The user named `name`, or `None`.
+    fn user_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>>;
 }
 
 /// Refuses a job with text the store cannot keep.
@@ -114,6 +125,18 @@ pub(crate) fn check_token(token: &NewToken) -> Result<(), StoreError> {
     check_text("token name", &token.name)?;
     check_text("token project", &token.project)?;
     check_text("token hash", &token.hash)
+}
+
+/// Refuses a user with text the store cannot keep.
+pub(crate) fn check_user(user: &NewUser) -> Result<(), StoreError> {
+    check_text("user name", &user.name)?;
+    check_text("user project", &user.project)?;
+    check_text("user password hash", &user.password_hash)
+}
+
+/// Whether `name` could be stored at all (one with a NUL cannot, so it names no user).
+pub(crate) fn storable_name(name: &str) -> bool {
+    check_text("user name", name).is_ok()
 }
 
 /// Whether `hash` could be stored at all: one with a NUL cannot, so it matches no token

@@ -15,6 +15,9 @@ pub type Seq = u64;
 /// A token's id: assigned by the store, starting at 1 and increasing.
 pub type TokenId = u64;
 
+/// A user's id: assigned by the store, starting at 1 and increasing.
+pub type UserId = u64;
+
 /// The project of jobs created without one, and of jobs stored before projects existed.
 pub const DEFAULT_PROJECT: &str = "default";
 
@@ -269,6 +272,55 @@ impl TokenRecord {
             hash,
             created_at_us,
             revoked_at_us: None,
+        }
+    }
+}
+
+/// A user as created, before the store gives it an id: who logs in with a name and a
+/// password (`POST /v1/login`) for a token of their project. The store keeps the password's
+/// hash only, whatever scheme made it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewUser {
+    /// The name the user logs in with; unique.
+    pub name: String,
+    /// The project whose jobs the user's tokens see.
+    pub project: String,
+    /// The password's hash (a PHC string).
+    pub password_hash: String,
+    /// When the user was created, in microseconds since the Unix epoch.
+    pub created_at_us: i64,
+}
+
+/// A stored user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The id the store assigned.
+    pub id: UserId,
+    /// The name the user logs in with.
+    pub name: String,
+    /// The project whose jobs the user's tokens see.
+    pub project: String,
+    /// The password's hash (a PHC string).
+    pub password_hash: String,
+    /// When the user was created, in microseconds since the Unix epoch.
+    pub created_at_us: i64,
+}
+
+impl UserRecord {
+    /// The record of `user` stored under `id`.
+    pub(crate) fn new(id: UserId, user: NewUser) -> Self {
+        let NewUser {
+            name,
+            project,
+            password_hash,
+            created_at_us,
+        } = user;
+        Self {
+            id,
+            name,
+            project,
+            password_hash,
+            created_at_us,
         }
     }
 }

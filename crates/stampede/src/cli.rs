@@ -56,6 +56,10 @@ pub(crate) struct ConnArgs {
 pub(crate) struct LoginArgs {
     #[command(flatten)]
     pub(crate) conn: ConnArgs,
+    /// Log in as this user for a new token (instead of --token); the password is read from
+    /// STAMPEDE_PASSWORD, or else from the first line of standard input.
+    #[arg(long, conflicts_with = "token")]
+    pub(crate) user: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +193,25 @@ pub(crate) enum ServerCommand {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Users, who log in with a name and a password (`stampede login --user`).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user; the password is read from STAMPEDE_PASSWORD, or else from the first
+    /// line of standard input.
+    Create {
+        /// The name the user logs in with.
+        #[arg(long)]
+        name: String,
+        /// The project whose jobs the user's tokens see.
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

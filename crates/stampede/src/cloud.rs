@@ -75,16 +75,54 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
 }
 
 pub(crate) fn login(args: LoginArgs) -> Result<Code, Failed> {
-    let config = config(&args.conn, None)?;
+    let runtime = runtime()?;
+    let token = match &args.user {
+        Some(user) => {
+            // No token yet: the client only needs the server to log in.
+            let mut config = config(&args.conn, None)?;
+            config.token = None;
+            let client = Client::new(config).map_err(|e| Failed::config(e.to_string()))?;
+            let password = crate::password()?;
+            runtime
+                .block_on(client.login(user, &password))
+                .map_err(failed)?
+                .token
+        }
+        None => {
+            let config = config(&args.conn, None)?;
+            let token = config.token.clone().ok_or_else(|| {
+                Failed::config("give --token SECRET (or STAMPEDE_TOKEN), or --user NAME to log in with a password")
+            })?;
+            let client = client(config)?;
+            let validity = runtime
+                .block_on(client.validate_token(&token))
+                .map_err(failed)?;
+            if !validity.is_valid {
+                return Err(Failed::config(format!(
+                    "the server refuses this token: {}",
+                    validity.message
+                )));
+            }
+            token
+        }
+    };
+    let config = config(
+        &ConnArgs {
+            server: args.conn.server.clone(),
+            token: Some(token.clone()),
+        },
+        None,
+    )?;
     let server = config.server.clone();
-    let client = client(config)?;
-    let version = runtime()?.block_on(client.version()).map_err(failed)?;
+    let version = runtime
+        .block_on(client(config)?.version())
+        .map_err(failed)?;
     let path = stampede_client::config_path(&env).ok_or_else(|| {
         Failed::other("no place for the config file: set HOME, XDG_CONFIG_HOME or STAMPEDE_CONFIG")
     })?;
     let saved = config_file()?.unwrap_or_default().merge(PartialConfig {
         server: Some(server.clone()),
-        token: args.conn.token.clone().or_else(|| env("STAMPEDE_TOKEN")),
+        token: Some(token),
         ..PartialConfig::default()
     });
     stampede_client::save_file(&path, &saved).map_err(|e| Failed::other(e.to_string()))?;

@@ -41,6 +41,25 @@ impl Failed {
     }
 }
 
+/// A password: STAMPEDE_PASSWORD, or else the first line of standard input (so that it
+/// is never a command-line argument other users can see).
+pub(crate) fn password() -> Result<String, Failed> {
+    if let Ok(password) = std::env::var("STAMPEDE_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Failed::other(format!("cannot read the password from standard input: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Failed::config(
+            "no password: set STAMPEDE_PASSWORD or write it on standard input",
+        ));
+    }
+    Ok(password)
+}
+
 fn main() -> ExitCode {
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,

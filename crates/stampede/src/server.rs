@@ -10,7 +10,7 @@ use stampede_store::EventStore;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Failed;
-use crate::cli::{ServerArgs, ServerCommand, TokenCommand};
+use crate::cli::{ServerArgs, ServerCommand, TokenCommand, UserCommand};
 
 async fn open(url: &str) -> Result<Arc<dyn EventStore>, Failed> {
     stampede_store::open(url)
@@ -26,6 +26,22 @@ pub(crate) fn run(args: ServerArgs) -> Result<Code, Failed> {
     runtime.block_on(async move {
         match args.command {
             Some(ServerCommand::Token(command)) => token(command).await,
+            Some(ServerCommand::User(UserCommand::Create {
+                name,
+                project,
+                database,
+            })) => {
+                let password = crate::password()?;
+                let store = open(&database.database).await?;
+                stampede_server::create_user(&store, &name, &project, &password)
+                    .await
+                    .map_err(|e| match e {
+                        stampede_server::UserError::Hash(_) => Failed::other(e.to_string()),
+                        _ => Failed::config(e.to_string()),
+                    })?;
+                eprintln!("user {name:?} of project {project:?} created");
+                Ok(Code::Passed)
+            }
             None => serve(args).await,
         }
     })

@@ -166,8 +166,16 @@ async fn a_submitted_job_runs_and_its_status_and_events_are_served(f: &Fixture) 
         2
     );
     assert_eq!(status["runs"][0]["reports"][0]["success"], true);
-    let list = f.get("/v1/jobs?state=completed&tag=smoke").await;
-    assert_eq!(list.body["jobs"][0]["job_id"], id);
+    // The state column follows the state event (listing is eventually consistent).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let list = loop {
+        let list = f.get("/v1/jobs?state=completed&tag=smoke").await;
+        if list.body["jobs"][0]["job_id"] == id || std::time::Instant::now() > deadline {
+            break list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(list.body["jobs"][0]["job_id"], id, "{}", list.body);
     assert_eq!(list.body["jobs"][0]["requestor"], "ci");
     // Events page by sequence number, with nothing lost between pages.
     let all = f.get(&format!("/v1/jobs/{id}/events")).await.body["events"]

@@ -16,6 +16,7 @@ on_every_backend!(
     a_retried_push_stores_nothing_twice_and_a_gap_is_refused,
     bad_test_run_requests_get_a_clear_4xx,
     validate_options_and_validate_token,
+    a_user_logs_in_for_a_token_of_their_project,
     test_progress_answers_for_jobs_the_server_runs,
 );
 
@@ -331,4 +332,79 @@ async fn test_progress_answers_for_jobs_the_server_runs(f: &Fixture) {
     f.wait_for(id, "cancelled").await;
     let progress = f.get(&format!("/v1/test-progress/{id}")).await;
     assert_eq!(progress.body["run_status"], 5);
+}
+
+async fn a_user_logs_in_for_a_token_of_their_project(f: &Fixture) {
+    let short = stampede_server::create_user(&f.store, "ann", "alpha", "short").await;
+    assert!(short.unwrap_err().to_string().contains("at least 8"));
+    stampede_server::create_user(&f.store, "ann", "alpha", "correct horse")
+        .await
+        .unwrap();
+    let again = stampede_server::create_user(&f.store, "ann", "beta", "another one").await;
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .contains("a user of that name exists")
+    );
+    let stored = f.store.user_by_name("ann").await.unwrap().unwrap();
+    assert!(
+        stored.password_hash.starts_with("$argon2id$"),
+        "{}",
+        stored.password_hash
+    );
+    assert!(!stored.password_hash.contains("correct horse"));
+
+    let login =
+        |email: &str, password: &str| json!({ "email": email, "password": password }).to_string();
+    for (email, password) in [("ann", "wrong horse"), ("bob", "correct horse"), ("", "")] {
+        let body = login(email, password);
+        let reply = call(f.addr(), "POST", "/v1/login", None, body.as_bytes(), &[]).await;
+        assert_eq!(reply.status, 401, "{email}: {}", reply.body);
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("wrong user name or password")
+        );
+    }
+    let body = login("ann", "correct horse");
+    let reply = call(f.addr(), "POST", "/v1/login", None, body.as_bytes(), &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let token = reply.body["token"].as_str().unwrap().to_string();
+    // The token is ann's project's: it sees none of the default project's jobs.
+    let id = f
+        .submit("name: j\ntests:\n  - name: t\n    steps:\n      - name: e\n        echo: { text: hi }\n")
+        .await;
+    let theirs = call(
+        f.addr(),
+        "GET",
+        &format!("/v1/jobs/{id}"),
+        Some(&token),
+        b"",
+        &[],
+    )
+    .await;
+    assert_eq!(theirs.status, 404, "{}", theirs.body);
+    let ask = json!({ "token": token }).to_string();
+    let reply = call(
+        f.addr(),
+        "POST",
+        "/v1/validate-token",
+        None,
+        ask.as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        reply.body["token-info"]["project"], "alpha",
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply.body["token-info"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("login-ann-")
+    );
 }

@@ -9,7 +9,7 @@
 //! macro stamps the same methods onto `SqlStore<Sqlite>` and `SqlStore<Postgres>`. Where the
 //! databases differ, a [`Dialect`] says how.
 //!
-//! Tokens live in `tokens.rs`, stamped the same way by `sql_tokens!`.
+//! Tokens live in `tokens.rs`, stamped the same way by `sql_tokens!`; users in `users.rs`.
 //!
 //! Ordering: writes to `events` (and to `jobs` on creation) are serialized, so sequence
 //! numbers become visible in the order they are assigned. SQLite has one writer anyway (and
@@ -23,6 +23,7 @@ mod insert;
 mod pages;
 mod statement;
 mod tokens;
+mod users;
 
 use std::collections::HashSet;
 
@@ -41,8 +42,8 @@ use statement::{Arg, Placeholders, Statement, TAG_COLUMNS, db_id};
 use crate::error::StoreError;
 use crate::store::{EventStore, check_events, check_job, check_job_once, check_states};
 use crate::types::{
-    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, Seq, TokenId,
-    TokenRecord,
+    Event, EventQuery, JobId, JobQuery, JobRecord, NewEvent, NewJob, NewToken, NewUser, Seq,
+    TokenId, TokenRecord, UserId, UserRecord,
 };
 
 /// Caps the rows of one multi-row INSERT of tags below the bind-parameter limit.
@@ -588,6 +589,17 @@ macro_rules! sql_store {
                 at_us: i64,
             ) -> BoxFuture<'_, Result<bool, StoreError>> {
                 Box::pin(self.revoke_token_now(id, at_us))
+            }
+
+            fn create_user(&self, user: NewUser) -> BoxFuture<'_, Result<UserId, StoreError>> {
+                Box::pin(self.create_user_now(user))
+            }
+
+            fn user_by_name<'a>(
+                &'a self,
+                name: &'a str,
+            ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>> {
+                Box::pin(self.user_by_name_now(name))
             }
         }
     };

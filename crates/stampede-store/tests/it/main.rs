@@ -57,6 +57,7 @@ macro_rules! conformance_tests {
             check!(duplicate_tokens_are_refused);
             check!(revoke_token_once);
             check!(token_text_with_nul_is_refused);
+            check!(user_round_trip_and_duplicates);
 
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -273,8 +273,47 @@ fn the_lifecycle_from_the_cli_with_kill_9_and_retry(backend: TestBackend) {
     let (server, addr) = start_server_as(&db.url, "a");
     let mut server = Killed(server);
     let url = format!("http://{addr}");
-    let out = client_cmd(dir.path(), &["login", "--server", &url, "--token", &token]);
+    // A user logs in with a password (on standard input) for a token of their own.
+    let out = Command::new(BIN)
+        .args([
+            "server",
+            "user",
+            "create",
+            "--name",
+            "ann",
+            "--database",
+            &db.url,
+        ])
+        .env("STAMPEDE_PASSWORD", "correct horse")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let login = |password: &str| {
+        let mut child = Command::new(BIN)
+            .args(["login", "--server", &url, "--user", "ann"])
+            .env("STAMPEDE_CONFIG", dir.path().join("config.json"))
+            .env_remove("STAMPEDE_TOKEN")
+            .env_remove("STAMPEDE_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = login("wrong horse");
+    assert_eq!(out.status.code(), Some(104), "{}", text(&out));
+    assert!(
+        text(&out).contains("wrong user name or password"),
+        "{}",
+        text(&out)
+    );
+    let out = login("correct horse");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let config = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    assert!(!config.contains(&token), "a new token, not the admin's");
     let jobs = |args: &[&str]| {
         let out = client_cmd(dir.path(), &[&["jobs"], args].concat());
         assert_eq!(out.status.code(), Some(0), "jobs {args:?}: {}", text(&out));
