@@ -13,8 +13,8 @@ use super::{BIN, Sut, text};
 
 /// A fresh database for one test (a temporary SQLite file, or a PostgreSQL schema), removed
 /// afterwards.
-struct Db {
-    url: String,
+pub(super) struct Db {
+    pub(super) url: String,
     store: Option<TestStore>,
     runtime: tokio::runtime::Runtime,
 }
@@ -22,7 +22,7 @@ struct Db {
 impl Db {
     /// `None` for PostgreSQL when no server is configured outside CI (the store's notice
     /// says so; under CI that fails instead).
-    fn open(backend: TestBackend) -> Option<Db> {
+    pub(super) fn open(backend: TestBackend) -> Option<Db> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

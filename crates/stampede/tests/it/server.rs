@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use stampede_store::pg_schema::TestBackend;
+
+use super::cloud::Db;
 use super::{BIN, text};
 
 /// One HTTP/1.1 request; returns the status and the JSON body.
@@ -89,10 +92,11 @@ pub(super) fn wait_for(addr: &str, token: &str, id: u64, state: &str) -> Value {
     }
 }
 
-#[test]
-fn server_tokens_submit_sigterm_and_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("server.db").display());
+fn server_tokens_submit_sigterm_and_restart(backend: TestBackend) {
+    let Some(store) = Db::open(backend) else {
+        return;
+    };
+    let db = store.url.clone();
     let token = create_token(&db, "ci");
     assert_eq!(token.len(), 64, "{token}");
 
@@ -129,6 +133,16 @@ fn server_tokens_submit_sigterm_and_restart() {
     assert_eq!(status, 401);
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn server_tokens_submit_sigterm_and_restart_sqlite() {
+    server_tokens_submit_sigterm_and_restart(TestBackend::Sqlite);
+}
+
+#[test]
+fn server_tokens_submit_sigterm_and_restart_postgres() {
+    server_tokens_submit_sigterm_and_restart(TestBackend::Postgres);
 }
 
 /// `stampede` with the client's config file in `dir` and no token in the environment.
