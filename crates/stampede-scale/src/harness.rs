@@ -4,14 +4,15 @@
 //! is an error to match, never a panic.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::ctx::Ctx;
 use crate::results::Results;
-use crate::run::{Cleanable, Runnable, TestRun};
+use crate::run::{Cleanable, LogTee, Runnable, TestRun};
 use crate::strategy::{FnError, Strategy, TestFn};
 
 /// Misuse of a [`Harness`], or failed cleanups.
@@ -55,6 +56,7 @@ pub struct Harness {
     runs: Vec<Arc<TestRun>>,
     state: State,
     elapsed: Duration,
+    log_tee: Option<LogTee>,
 }
 
 impl Harness {
@@ -67,7 +69,19 @@ impl Harness {
             runs: Vec::new(),
             state: State::Ready,
             elapsed: Duration::ZERO,
+            log_tee: None,
         }
+    }
+
+    /// Copies every run's log, as it is written, to `writer` as well (coder's
+    /// `WithLogWriter`); the per-run logs in the results are kept either way.
+    pub fn with_log_writer(mut self, writer: impl io::Write + Send + 'static) -> Self {
+        let tee: LogTee = Arc::new(Mutex::new(writer));
+        for run in &self.runs {
+            run.set_log_tee(Some(tee.clone()));
+        }
+        self.log_tee = Some(tee);
+        self
     }
 
     /// Registers `runnable` as the run `<test_name>/<id>`.
@@ -99,6 +113,7 @@ impl Harness {
         if !self.ids.insert(full_id.clone()) {
             return Err(HarnessError::DuplicateRun(full_id));
         }
+        run.set_log_tee(self.log_tee.clone());
         self.runs.push(Arc::new(run));
         Ok(())
     }

@@ -62,5 +62,5 @@ pub use gofmt::{duration as go_duration, rfc3339_nano};
 pub use harness::{Harness, HarnessError};
 pub use latency::{Latency, LatencyResults, LatencyRun, Layout, Percentiles, percentile};
 pub use results::{Results, RunResult};
-pub use run::{BoxError, Cleanable, Logs, RunCtx, RunFailure, RunFn, Runnable, run_fn};
+pub use run::{BoxError, Cleanable, LogTee, Logs, RunCtx, RunFailure, RunFn, Runnable, run_fn};
 pub use strategy::{FnError, Strategy, TestFn};

@@ -125,31 +125,66 @@ impl RunCtx {
     }
 }
 
-/// A run's log: an in-memory buffer shared by its clones, safe to write from many tasks.
-#[derive(Debug, Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
+/// Where every run's log is copied as it is written (coder's `WithLogWriter`), e.g. stderr.
+pub type LogTee = Arc<Mutex<dyn io::Write + Send>>;
+
+/// A run's log: an in-memory buffer shared by its clones, safe to write from many tasks,
+/// optionally copied to a [`LogTee`].
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<LogsInner>>);
+
+#[derive(Default)]
+struct LogsInner {
+    buf: Vec<u8>,
+    tee: Option<LogTee>,
+}
 
 impl Logs {
     /// Appends `line` and a newline.
     pub fn line(&self, line: impl fmt::Display) {
-        let mut buf = self.lock();
-        buf.extend_from_slice(line.to_string().as_bytes());
-        buf.push(b'\n');
+        let mut text = line.to_string().into_bytes();
+        text.push(b'\n');
+        self.append(&text);
     }
 
     /// Everything written so far (invalid UTF-8 replaced).
     pub fn contents(&self) -> String {
-        String::from_utf8_lossy(&self.lock()).into_owned()
+        String::from_utf8_lossy(&self.lock().buf).into_owned()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<u8>> {
+    pub(crate) fn set_tee(&self, tee: Option<LogTee>) {
+        self.lock().tee = tee;
+    }
+
+    fn append(&self, data: &[u8]) {
+        let tee = {
+            let mut inner = self.lock();
+            inner.buf.extend_from_slice(data);
+            inner.tee.clone()
+        };
+        if let Some(tee) = tee {
+            // A failing copy must not fail the run: the log itself is kept above.
+            let mut out = tee.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = io::Write::write_all(&mut *out, data);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogsInner> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for Logs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logs")
+            .field("len", &self.lock().buf.len())
+            .finish()
     }
 }
 
 impl io::Write for Logs {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.lock().extend_from_slice(data);
+        self.append(data);
         Ok(data.len())
     }
 
@@ -277,6 +312,10 @@ impl TestRun {
             logs: Logs::default(),
             record: Mutex::new(None),
         }
+    }
+
+    pub(crate) fn set_log_tee(&self, tee: Option<LogTee>) {
+        self.logs.set_tee(tee);
     }
 
     pub(crate) fn full_id(&self) -> String {

@@ -213,3 +213,42 @@ async fn cleanup_skips_runs_that_never_started() {
     let results = h.results().unwrap();
     assert_eq!((results.total_pass, results.total_fail), (1, 2));
 }
+
+/// A writer the test can read back.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_log_writer_gets_a_copy_of_every_runs_log() {
+    let copy = Shared::default();
+    let mut h = Harness::new(Strategy::Linear, Strategy::Linear);
+    // Runs registered before and after the writer is set are both copied.
+    h.add_run(
+        "t",
+        "0",
+        run_fn(|ctx: RunCtx| async move { act(&ctx, Act::Pass).await }),
+    )
+    .unwrap();
+    let mut h = h.with_log_writer(copy.clone());
+    h.add_run(
+        "t",
+        "1",
+        run_fn(|ctx: RunCtx| async move { act(&ctx, Act::Fail).await }),
+    )
+    .unwrap();
+    h.run(&Ctx::default()).await.unwrap();
+    let copied = String::from_utf8(copy.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(copied, "t/0 starting\nt/1 starting\n");
+    assert_eq!(h.results().unwrap().runs["t/1"].logs, "t/1 starting\n");
+}
