@@ -39,7 +39,9 @@ mod routes;
 mod server;
 mod stall;
 mod tls;
+mod workspace;
 
 pub use config::Config;
 pub use error::SutError;
 pub use server::{Server, run_blocking};
+pub use workspace::WorkspaceConfig;
