@@ -13,6 +13,9 @@
 //! * [`Dispatcher`] — one update stream fanned out per runner by key into buffered
 //!   [`Updates`]; unknown keys dropped; the end of the source closes every buffer
 //!   ([`WaitError::Closed`], "update stream closed").
+//! * [`build_updates`] — a "watch all builds" server-sent-event body (such as `stampede
+//!   sut`'s `GET /ws/builds/watch`) decoded into [`BuildUpdate`]s for a dispatcher keyed
+//!   by workspace name; [`wait_for_build`] is coder's `waitForBuild` over them.
 //! * [`LatencyResults`] — named latencies per run, p50/p95/p99 over successful runs by
 //!   coder's floor-index rule ([`percentile`]), with coder's text and JSON layouts.
 //!
@@ -46,6 +49,7 @@
 //! ```
 
 mod barrier;
+mod build_updates;
 mod ctx;
 mod dispatcher;
 mod gofmt;
@@ -56,6 +60,9 @@ mod run;
 mod strategy;
 
 pub use barrier::{Barrier, Opened, Participant};
+pub use build_updates::{
+    BuildStatus, BuildUpdate, BuildWaitError, Transition, build_updates, wait_for_build,
+};
 pub use ctx::{Ctx, Stopped};
 pub use dispatcher::{DEFAULT_CAPACITY, DispatchError, Dispatcher, Updates, WaitError};
 pub use gofmt::{duration as go_duration, rfc3339_nano};

@@ -3,6 +3,7 @@
 //! the barrier with runners that leave early, the dispatcher, and the report layouts.
 
 mod barrier;
+mod build_stream;
 mod dispatcher;
 mod harness;
 mod layouts;
