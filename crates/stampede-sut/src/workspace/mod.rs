@@ -97,7 +97,8 @@ struct Workspace {
     owner: String,
     latest: Build,
     autostart: Option<(Schedule, String)>,
-    /// Bumped by every schedule change, so a superseded scheduler task ends.
+    /// Set from [`State::schedules_set`] by every schedule change, so a superseded
+    /// scheduler task ends (also when the workspace was deleted and made again).
     schedule_generation: u64,
 }
 
@@ -123,6 +124,8 @@ struct State {
     /// Session token to user name.
     tokens: HashMap<String, String>,
     workspaces: HashMap<String, Workspace>,
+    /// Schedule changes so far, across all workspaces.
+    schedules_set: u64,
     /// Picks failed builds; seeded from the config.
     failures: SplitMix64,
     /// Makes session tokens; seeded from the clock.
@@ -160,6 +163,7 @@ impl Workspaces {
                 users: HashMap::new(),
                 tokens: HashMap::new(),
                 workspaces: HashMap::new(),
+                schedules_set: 0,
                 failures: SplitMix64(config.seed),
                 token_source: SplitMix64(clock ^ 0x5eed_cafe),
             }),
@@ -263,11 +267,12 @@ impl Workspaces {
             .map(|text| Schedule::parse(text, now).map_err(ApiError::bad_request))
             .transpose()?;
         let mut state = self.lock();
+        state.schedules_set += 1;
+        let generation = state.schedules_set;
         let workspace = owned(&mut state, user, name)?;
-        workspace.schedule_generation += 1;
+        workspace.schedule_generation = generation;
         workspace.autostart = schedule.clone().zip(text.map(str::to_owned));
         if let Some(schedule) = schedule {
-            let generation = workspace.schedule_generation;
             let task = self
                 .clone()
                 .scheduler(name.to_owned(), generation, schedule, now);

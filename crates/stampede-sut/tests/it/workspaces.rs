@@ -256,6 +256,36 @@ async fn autostart_skips_a_running_workspace_and_keeps_cron_schedules() {
 }
 
 #[tokio::test]
+async fn a_schedule_dies_with_its_workspace() {
+    let server = start(pool(4, 30));
+    let api = Api::user(server.local_addr(), "erin").await;
+    let mut watch = api.watch().await;
+    stopped(&api, &mut watch, "again").await;
+    let at = humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_millis(900));
+    let schedule = json!({ "schedule": at.to_string() });
+    let path = "/ws/workspaces/again/autostart";
+    assert_eq!(
+        api.call("PUT", path, Some(&schedule)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.call("DELETE", "/ws/workspaces/again", None).await.0,
+        StatusCode::CREATED
+    );
+    for _ in 0..3 {
+        watch.update(WAIT).await;
+    }
+    // Made again under the same name, stopped, with a schedule of its own.
+    stopped(&api, &mut watch, "again").await;
+    let cron = json!({ "schedule": "CRON_TZ=UTC 0 0 * * *" });
+    assert_eq!(api.call("PUT", path, Some(&cron)).await.0, StatusCode::OK);
+    assert!(
+        watch.is_quiet(Duration::from_millis(1200)).await,
+        "the old instant fired"
+    );
+}
+
+#[tokio::test]
 async fn the_stream_ends_cleanly_when_closed_by_the_admin_endpoint_or_at_shutdown() {
     let server = start(pool(4, 20));
     let api = Api::user(server.local_addr(), "dave").await;
