@@ -1,7 +1,7 @@
 //! The workspace service under `/ws/`: lifecycle, the provisioner pool's waves, autostart,
 //! the build stream and its ends, and the 4xx answers to bad input.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -108,12 +108,15 @@ async fn check_waves(n: usize, p: usize, b: Duration) {
     }
     let (mut first_queued, mut done) = (None, Vec::new());
     let (mut running, mut most_running) = (HashSet::new(), 0);
+    let mut each: HashMap<String, Vec<Value>> = HashMap::new();
     while done.len() < n {
         let (at, value) = watch.update(WAIT).await;
         let name = value["workspace_name"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
+        let statuses = each.entry(name.clone()).or_default();
+        statuses.push(value["status"].clone());
         match value["status"].as_str() {
             Some("pending") => {
                 first_queued.get_or_insert(at);
@@ -130,6 +133,10 @@ async fn check_waves(n: usize, p: usize, b: Duration) {
         }
     }
     assert_eq!(most_running, p.min(n), "builds at once on a pool of {p}");
+    assert_eq!(each.len(), n);
+    for (name, statuses) in each {
+        assert_eq!(statuses, ["pending", "running", "succeeded"], "{name}");
+    }
     let start = first_queued.expect("a pending update first");
     let tolerance = b / 2;
     for (k, at) in done.iter().enumerate() {
