@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::SutError;
+use crate::WorkspaceConfig;
 
 /// How to run the system under test.
 ///
@@ -25,6 +26,8 @@ pub struct Config {
     pub tls: bool,
     /// Worker threads of the server's own runtime; 0 means one per available core.
     pub threads: usize,
+    /// The workspace service under `/ws/`: provisioner pool, build time, failure rate, seed.
+    pub workspaces: WorkspaceConfig,
 }
 
 impl Default for Config {
@@ -35,6 +38,7 @@ impl Default for Config {
             stall_for: Duration::ZERO,
             tls: false,
             threads: 0,
+            workspaces: WorkspaceConfig::default(),
         }
     }
 }
@@ -43,6 +47,7 @@ impl Config {
     /// Checks that the values make sense together; [`Server::start`](crate::Server::start)
     /// calls it too.
     pub fn validate(&self) -> Result<(), SutError> {
+        self.workspaces.validate()?;
         let Some(every) = self.stall_every else {
             return Ok(());
         };

@@ -18,6 +18,46 @@
 //! With [`Config::stall_every`] set, the whole server holds every answer during periodic
 //! windows, to show how a load generator copes with a target that freezes.
 //!
+//! ## The workspace service (`/ws/`)
+//!
+//! A miniature of coder's workspace API, the target of scale tests such as the autostart
+//! "thundering herd": in memory, configured by [`Config::workspaces`] ([`WorkspaceConfig`]:
+//! provisioner pool P, build time B, failure rate, seed). Builds wait in one FIFO queue;
+//! at most P run at once and each takes B, so N builds queued together finish in waves of
+//! P every B. A build goes `pending` -> `running` -> `succeeded` (or `failed`). Bodies are
+//! JSON; every error is `{"error": "<what is wrong and what to do>"}` with a 4xx status.
+//! Calls marked "token" need `Authorization: Bearer <token>` (or `Session-Token: <token>`)
+//! from `POST /ws/login`, else 401. Workspace names are global; another user's workspace
+//! answers 404 like a missing one. Stall windows do not apply to `/ws/`.
+//!
+//! | method and path | token | body | answer |
+//! |---|---|---|---|
+//! | `POST /ws/users` | no | `{"name", "password"}` | 201 `{"name"}`; 409 if taken |
+//! | `POST /ws/login` | no | `{"name", "password"}` | 200 `{"token"}`; 401 if wrong |
+//! | `POST /ws/workspaces` | yes | `{"name"}` | 201 workspace; queues start build 1 |
+//! | `GET /ws/workspaces/{name}` | yes | | 200 workspace |
+//! | `POST /ws/workspaces/{name}/stop` | yes | | 201 build; queues a `stop` build |
+//! | `POST /ws/workspaces/{name}/start` | yes | | 201 build; queues a `start` build |
+//! | `DELETE /ws/workspaces/{name}` | yes | | 201 build; a `delete` build, then the workspace is gone |
+//! | `PUT /ws/workspaces/{name}/autostart` | yes | `{"schedule": S}` | 200 workspace |
+//! | `GET /ws/builds/watch` | yes | | 200 `text/event-stream` of every build change |
+//! | `POST /ws/admin/close-streams` | no | | 200 `{"closed": n}`: ends every open watch stream |
+//!
+//! * A workspace is `{"name", "owner", "latest_build", "autostart"}`; a build is
+//!   `{"workspace_name", "build_number", "transition", "status", "reason"}` with
+//!   transition `start` / `stop` / `delete` and reason `initiator` / `autostart`. A new
+//!   build while the latest is `pending` or `running` gets 409.
+//! * A schedule `S` is coder's daily `"CRON_TZ=UTC <minute> <hour> * * *"`, one RFC 3339
+//!   instant in UTC (`"2026-01-02T15:04:05.250Z"`, honoured to the millisecond, fires once
+//!   then reads back as `null`; a past instant is a 400), or `null` to clear. When it
+//!   fires, a workspace whose latest build is a succeeded `stop` gets a `start` build with
+//!   reason `autostart`; any other workspace is left alone (as coder skips it).
+//! * The watch stream opens with an SSE comment, then sends one
+//!   `event: build` / `data: {"workspace_name", "build_number", "transition", "status"}`
+//!   per change, in the order of the changes, to every watcher. It ends cleanly (the
+//!   response completes) on `POST /ws/admin/close-streams` and when the server shuts down,
+//!   which a scale runner reads as "update stream closed".
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use stampede_sut::{Config, Server};
@@ -39,7 +79,9 @@ mod routes;
 mod server;
 mod stall;
 mod tls;
+mod workspace;
 
 pub use config::Config;
 pub use error::SutError;
 pub use server::{Server, run_blocking};
+pub use workspace::WorkspaceConfig;

@@ -11,6 +11,7 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -20,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::stall::Stall;
+use crate::workspace::{self, WorkspaceConfig, Workspaces};
 use crate::{Config, SutError, routes, tls};
 
 /// Pause after an accept error such as running out of file descriptors.
@@ -96,6 +98,7 @@ impl Server {
             tls,
             stall,
             token: token.clone(),
+            workspaces: config.workspaces.clone(),
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -172,6 +175,7 @@ struct Acceptor {
     tls: Option<TlsAcceptor>,
     stall: Option<Stall>,
     token: CancellationToken,
+    workspaces: WorkspaceConfig,
 }
 
 impl Acceptor {
@@ -205,14 +209,16 @@ impl Acceptor {
                 }
             };
             let _ = ready.send(Ok(()));
+            let service = Workspaces::start(self.workspaces.clone());
             // Spawned so that accepting runs on a worker like everything else.
-            let _ = tokio::spawn(self.accept_loop(listener)).await;
+            let _ = tokio::spawn(self.accept_loop(listener, service.clone())).await;
+            service.shut_down().await;
         });
         runtime.shutdown_timeout(Duration::from_secs(1));
     }
 
     /// Accepts until cancelled, one task per connection; never gives up on accept errors.
-    async fn accept_loop(self, listener: TcpListener) {
+    async fn accept_loop(self, listener: TcpListener, service: Workspaces) {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // No header-read timeout: with one, hyper boxes and arms a timer for every
         // request, and a benchmark target has no slow-client attacks to fear.
@@ -232,7 +238,13 @@ impl Acceptor {
                 Ok((tcp, _peer)) => {
                     // Without it small responses wait for Nagle and latency is meaningless.
                     let _ = tcp.set_nodelay(true);
-                    let conn = serve_tcp(tcp, self.tls.clone(), self.stall, Arc::clone(&builder));
+                    let conn = serve_tcp(
+                        tcp,
+                        self.tls.clone(),
+                        self.stall,
+                        service.clone(),
+                        Arc::clone(&builder),
+                    );
                     tokio::spawn(conn);
                 }
                 Err(e) if is_per_connection(&e) => {}
@@ -262,26 +274,42 @@ async fn serve_tcp(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
     stall: Option<Stall>,
+    service: Workspaces,
     builder: Arc<auto::Builder<TokioExecutor>>,
 ) {
     match tls {
-        None => serve(tcp, stall, &builder).await,
+        None => serve(tcp, stall, service, &builder).await,
         Some(tls) => {
             if let Ok(Ok(stream)) =
                 tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp)).await
             {
-                serve(stream, stall, &builder).await;
+                serve(stream, stall, service, &builder).await;
             }
         }
     }
 }
 
 /// Serves HTTP/1.1 or HTTP/2 (told apart by the h2 preface) until the client is done.
-async fn serve<I>(io: I, stall: Option<Stall>, builder: &auto::Builder<TokioExecutor>)
-where
+async fn serve<I>(
+    io: I,
+    stall: Option<Stall>,
+    workspaces: Workspaces,
+    builder: &auto::Builder<TokioExecutor>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| routes::handle(req, stall));
+    // `/ws/...` goes to the workspace service (never stalled); the rest as before.
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let workspaces = workspace::is_workspace_path(req.uri().path()).then(|| workspaces.clone());
+        async move {
+            match workspaces {
+                Some(service) => Ok(workspace::handle(service, req).await.map(Either::Right)),
+                None => routes::handle(req, stall)
+                    .await
+                    .map(|r| r.map(Either::Left)),
+            }
+        }
+    });
     // Client resets and disconnects are routine under load: nothing to report.
     let _ = builder.serve_connection(TokioIo::new(io), service).await;
 }

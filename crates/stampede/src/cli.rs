@@ -373,6 +373,18 @@ pub(crate) struct SutArgs {
     /// Server threads (default: the CPUs this process may use).
     #[arg(long, default_value_t = 0)]
     pub(crate) threads: usize,
+    /// Workspace service (`/ws/`): builds that run at once (the provisioner pool).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) ws_provisioners: usize,
+    /// Workspace service: how long each build runs once a provisioner takes it.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub(crate) ws_build_time: std::time::Duration,
+    /// Workspace service: share of builds that fail, 0.0 to 1.0.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) ws_failure_rate: f64,
+    /// Workspace service: seed of the random numbers that pick failed builds.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) ws_seed: u64,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

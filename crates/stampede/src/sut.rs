@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use stampede_core::ExitCode as Code;
-use stampede_sut::{Config, run_blocking};
+use stampede_sut::{Config, WorkspaceConfig, run_blocking};
 use tokio_util::sync::CancellationToken;
 
 use crate::Failed;
@@ -23,6 +23,12 @@ pub(crate) fn run(args: SutArgs) -> Result<Code, Failed> {
         stall_for: args.stall_for.unwrap_or_default(),
         tls: args.tls,
         threads: args.threads,
+        workspaces: WorkspaceConfig {
+            provisioners: args.ws_provisioners,
+            build_time: args.ws_build_time,
+            failure_rate: args.ws_failure_rate,
+            seed: args.ws_seed,
+        },
     };
     config
         .validate()

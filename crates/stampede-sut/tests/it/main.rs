@@ -7,3 +7,5 @@ mod protocols;
 mod routes;
 mod stall;
 mod tls;
+mod workspaces;
+mod ws_client;
