@@ -215,11 +215,16 @@ impl CommandSnapshotter {
                 cmd.env(key, value);
             }
         }
+        // Its own process group, so a timeout kills the whole pipeline, not just `sh`.
+        cmd.process_group(0);
         let child = cmd.spawn().map_err(|source| SnapshotError::Spawn {
             op,
             command: command.clone(),
             source,
         })?;
+        let group = child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
         let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
             Ok(Ok(output)) => output,
             Ok(Err(source)) => {
@@ -230,6 +235,11 @@ impl CommandSnapshotter {
                 });
             }
             Err(_) => {
+                if let Some(group) = group {
+                    // An error means the group already ended: nothing left to kill.
+                    let _ =
+                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                }
                 return Err(SnapshotError::Timeout {
                     op,
                     command,
