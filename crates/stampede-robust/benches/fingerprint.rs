@@ -34,7 +34,9 @@ fn fingerprint(c: &mut Criterion) {
     let small = tmp.path().join("small");
     small_tree(&small);
     let mut group = c.benchmark_group("fingerprint 10k x 4 KiB files");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements(SMALL_FILES as u64));
     for threads in [1, cores] {
         group.bench_function(format!("{threads} thread(s)"), |b| {
@@ -49,7 +51,9 @@ fn fingerprint(c: &mut Criterion) {
     Rng::seed_from_u64(2).fill_bytes(&mut data);
     fs::write(large.join("big"), &data).unwrap();
     let mut group = c.benchmark_group("fingerprint 1 x 64 MiB file");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Bytes(LARGE_SIZE as u64));
     group.bench_function("1 thread", |b| {
         b.iter(|| black_box(Fingerprint::with_threads(&large, 1).unwrap()))

@@ -169,6 +169,10 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
 
     /// Runs random actions until `duration` has passed (checked between actions); no-ops
     /// are tolerated, the first error ends the run. Returns the number of actions run.
+    ///
+    /// As in kopia, running out of space is recovered from rather than fatal: after a
+    /// [`WriterError::NoSpace`] the client empties its data directory and restores a live
+    /// snapshot into it (counted as `restore-into-data-dir`), then goes on.
     pub async fn run_randomized(
         &mut self,
         weights: &Weights,
@@ -177,7 +181,13 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         let deadline = Instant::now() + duration;
         let mut n = 0;
         while Instant::now() < deadline {
-            self.random_action(weights).await?;
+            match self.random_action(weights).await {
+                Ok(_) => {}
+                Err(ActionError::Writer(WriterError::NoSpace { .. })) => {
+                    self.exec(ActionKind::RestoreIntoDataDir).await?;
+                }
+                Err(e) => return Err(e),
+            }
             n += 1;
         }
         Ok(n)

@@ -132,3 +132,47 @@ async fn all_zero_weights_are_an_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn randomized_mode_recovers_from_no_space() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let full = stampede_robust::WriterOptions {
+        free_space_floor_bytes: u64::MAX,
+        ..small_tree()
+    };
+    let writer = FileWriter::new(tmp.path().join("data"), full).unwrap();
+    let snapshotter = Arc::new(tar_snapshotter(&repo, ""));
+    let store = Arc::new(MemoryStore::new());
+    let id = ClientId("full".into());
+    let mut c = Client::new(
+        id,
+        writer,
+        tmp.path().join("scratch"),
+        snapshotter,
+        store,
+        1,
+    )
+    .unwrap();
+    std::fs::write(c.data_dir().join("kept"), "x").unwrap();
+    c.exec(ActionKind::Snapshot).await.unwrap();
+    std::fs::write(c.data_dir().join("later"), "y").unwrap();
+    let weights = Weights::from_pairs([(ActionKind::WriteFiles, 1)]);
+    let n = c
+        .run_randomized(&weights, Duration::from_millis(300))
+        .await
+        .unwrap();
+    let s = c.stats();
+    assert_eq!(
+        s.0[&ActionKind::WriteFiles].errors,
+        n,
+        "every write hit the floor"
+    );
+    assert_eq!(
+        s.0[&ActionKind::RestoreIntoDataDir].count,
+        n,
+        "and was recovered from"
+    );
+    assert!(c.data_dir().join("kept").exists() && !c.data_dir().join("later").exists());
+}
