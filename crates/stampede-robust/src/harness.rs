@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 
 use crate::action::Stats;
 use crate::client::{ActionError, Client};
-use crate::snapshotter::{ClientId, Snapshotter};
+use crate::snapshotter::{ClientId, SnapshotId, Snapshotter};
 use crate::store::MetadataStore;
 use crate::writer::{FileWriter, WriterOptions};
 
@@ -175,6 +175,30 @@ impl<S: Snapshotter, M: MetadataStore> Harness<S, M> {
         }
     }
 
+    /// Compares the live snapshots in the metadata store with those the repository lists
+    /// for `as_client` (kopia's `VerifySnapshotMetadata`, reporting only). Run it when no
+    /// client is active, e.g. before or after [`Harness::run_n`].
+    pub async fn verify_repository(&self, as_client: &ClientId) -> Result<RepoCheck, ActionError> {
+        let mut live = self.store.live(None).await?;
+        let mut listed = self.snapshotter.list(as_client).await?;
+        live.sort();
+        listed.sort();
+        let missing_from_repo = live
+            .iter()
+            .filter(|id| listed.binary_search(id).is_err())
+            .cloned()
+            .collect();
+        let unknown_to_metadata = listed
+            .iter()
+            .filter(|id| live.binary_search(id).is_err())
+            .cloned()
+            .collect();
+        Ok(RepoCheck {
+            missing_from_repo,
+            unknown_to_metadata,
+        })
+    }
+
     async fn setup(
         &self,
         id: &ClientId,
@@ -195,6 +219,23 @@ impl<S: Snapshotter, M: MetadataStore> Harness<S, M> {
         self.snapshotter.authorize_client(id).await?;
         self.snapshotter.connect(id).await?;
         Ok(client)
+    }
+}
+
+/// Live snapshots the metadata and the repository disagree about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoCheck {
+    /// Live in the metadata, absent from the repository: the system under test lost them.
+    pub missing_from_repo: Vec<SnapshotId>,
+    /// In the repository but not live in the metadata (left by an earlier run, or deleted
+    /// snapshots the system under test still lists).
+    pub unknown_to_metadata: Vec<SnapshotId>,
+}
+
+impl RepoCheck {
+    /// True when both lists are empty.
+    pub fn is_consistent(&self) -> bool {
+        self.missing_from_repo.is_empty() && self.unknown_to_metadata.is_empty()
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stampede_robust::{
-    ActionError, ActionKind, ClientId, CommandConfig, CommandSnapshotter, FileWriter, Harness,
-    MemoryStore, SnapshotError, SnapshotId, Snapshotter, WriterOptions,
+    ActionError, ActionKind, ClientId, CommandConfig, CommandSnapshotter, Harness, MemoryStore,
+    SnapshotError, SnapshotId, Snapshotter, WriterOptions,
 };
 
 use crate::support::{small_tree, tar_snapshotter};
@@ -23,10 +23,10 @@ async fn tar_round_trip_for_four_concurrent_clients() {
         Harness::new(&base, snapshotter, store.clone(), 11).with_writer_options(small_tree());
     let report = harness
         .run_n(4, async |c| {
-            c.exec(ActionKind::RestoreIntoDataDir)
-                .await?
-                .done()
-                .map_or(Ok(()), |()| Err(ActionError::NoActionPicked))?;
+            assert!(
+                c.exec(ActionKind::RestoreIntoDataDir).await?.is_noop(),
+                "nothing to restore yet"
+            );
             c.exec_repeat(ActionKind::WriteFiles, 3).await?;
             let first = c.snapshot().await?.done().unwrap();
             c.exec(ActionKind::DeleteFiles).await?;
@@ -61,25 +61,27 @@ async fn tar_round_trip_for_four_concurrent_clients() {
     let all = store.all();
     assert_eq!(all.len(), 8);
     assert_eq!(all.iter().filter(|m| m.deleted).count(), 4);
-    // Every live snapshot is in the repository, and the clients left nothing behind.
-    let listed = harness
-        .snapshotter()
-        .list(&ClientId("any".into()))
-        .await
-        .unwrap();
-    let live: Vec<SnapshotId> = all
-        .iter()
-        .filter(|m| !m.deleted)
-        .map(|m| m.id.clone())
-        .collect();
-    let mut listed_sorted = listed.clone();
-    listed_sorted.sort();
-    assert_eq!(listed_sorted, live);
+    // Every live snapshot is in the repository and the clients left nothing behind; a
+    // snapshot lost behind the framework's back is reported.
+    let anyone = ClientId("any".into());
+    assert!(
+        harness
+            .verify_repository(&anyone)
+            .await
+            .unwrap()
+            .is_consistent()
+    );
     assert_eq!(
         std::fs::read_dir(&base).unwrap().count(),
         0,
         "client directories removed"
     );
+    let lost = all.iter().find(|m| !m.deleted).unwrap().id.clone();
+    std::fs::remove_file(repo.join(format!("{lost}.tar"))).unwrap();
+    std::fs::write(repo.join("stray.tar"), "").unwrap();
+    let check = harness.verify_repository(&anyone).await.unwrap();
+    assert_eq!(check.missing_from_repo, [lost]);
+    assert_eq!(check.unknown_to_metadata, [SnapshotId("stray".into())]);
 }
 
 #[tokio::test]
@@ -206,5 +208,4 @@ async fn hooks_run_with_the_client_identity() {
     let id = &report.clients[0].client;
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text, format!("auth {id}\nconnect {id}\nremove {id}\n"));
-    let _ = FileWriter::new(tmp.path().join("unused"), small_tree()).unwrap();
 }
