@@ -226,7 +226,8 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         Ok(result.map_err(|e| ActionError::Join(e.to_string()))??)
     }
 
-    /// Fingerprints the data directory, snapshots it and records the metadata.
+    /// Fingerprints the data directory, snapshots it and records the metadata. Not counted
+    /// in [`Client::stats`] (run it through [`Client::exec`] for that); returns the id.
     pub async fn snapshot(&mut self) -> Result<Outcome<SnapshotId>, ActionError> {
         let fingerprint = fingerprint_of(self.data_dir().to_path_buf()).await?;
         let start_us = now_us();
@@ -250,7 +251,8 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
 
     /// Restores `id` (or a random live snapshot of this client) into a fresh directory and
     /// compares it with its fingerprint. The directory is removed when it matches and
-    /// kept (see [`Client::kept_dirs`]) when it does not.
+    /// kept (see [`Client::kept_dirs`]) when it does not. Not counted in [`Client::stats`]
+    /// ([`Client::exec`] is); use it to check one given snapshot.
     pub async fn restore_compare(
         &mut self,
         id: Option<SnapshotId>,

@@ -116,7 +116,12 @@ async fn randomized_mode_runs_every_action_until_the_duration() {
         .unwrap();
     assert!(started.elapsed() >= Duration::from_millis(1500));
     assert_eq!(n, c.stats().total_count());
-    assert!(n >= 16, "only {n} actions in 1.5 s");
+    assert!(n >= 4, "only {n} actions in 1.5 s");
+    assert!(
+        c.stats().0.len() >= 3,
+        "several kinds of action ran: {:?}",
+        c.stats().0.keys()
+    );
     println!("{}", c.stats());
     let errors: u64 = c.stats().0.values().map(|s| s.errors).sum();
     assert_eq!(errors, 0);
