@@ -19,8 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::snap::SnapStore;
 use crate::stall::Stall;
-use crate::{Config, SutError, routes, tls};
+use crate::{Config, SnapConfig, SutError, routes, tls};
 
 /// Pause after an accept error such as running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -51,7 +52,15 @@ impl Server {
     /// tokio multi-thread runtime of its own with `config.threads` workers, so it can be
     /// called from sync code and from inside another tokio runtime alike.
     pub fn start(config: Config) -> Result<Server, SutError> {
-        Server::start_until(config, CancellationToken::new())
+        Server::start_until(config, None, CancellationToken::new())
+    }
+
+    /// Like [`Server::start`], with the snapshot store under `/snap` serving from
+    /// `snap.dir` (see [`SnapConfig`]). Stopping the server (drop or
+    /// [`Server::shutdown`]) flushes nothing, so it is as abrupt as a crash for the store;
+    /// starting again on the same directory is a restart after one.
+    pub fn start_with_store(config: Config, snap: SnapConfig) -> Result<Server, SutError> {
+        Server::start_until(config, Some(snap), CancellationToken::new())
     }
 
     /// The address actually bound (with the real port when 0 was asked for).
@@ -73,8 +82,21 @@ impl Server {
     }
 
     /// Starts a server that also stops when `token` is cancelled.
-    fn start_until(config: Config, token: CancellationToken) -> Result<Server, SutError> {
+    fn start_until(
+        config: Config,
+        snap: Option<SnapConfig>,
+        token: CancellationToken,
+    ) -> Result<Server, SutError> {
         config.validate()?;
+        let snap = match snap {
+            Some(snap) => Some(Arc::new(SnapStore::open(&snap).map_err(|source| {
+                SutError::Store {
+                    dir: snap.dir.clone(),
+                    source,
+                }
+            })?)),
+            None => None,
+        };
         let tls = if config.tls {
             Some(tls::acceptor(config.addr.ip())?)
         } else {
@@ -95,6 +117,7 @@ impl Server {
         let acceptor = Acceptor {
             tls,
             stall,
+            snap,
             token: token.clone(),
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
@@ -150,7 +173,17 @@ pub fn run_blocking(
     shutdown: CancellationToken,
     on_listening: impl FnOnce(&str),
 ) -> Result<(), SutError> {
-    let mut server = Server::start_until(config, shutdown.child_token())?;
+    run_blocking_with_store(config, None, shutdown, on_listening)
+}
+
+/// [`run_blocking`] with the snapshot store on when `snap` is given.
+pub fn run_blocking_with_store(
+    config: Config,
+    snap: Option<SnapConfig>,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(&str),
+) -> Result<(), SutError> {
+    let mut server = Server::start_until(config, snap, shutdown.child_token())?;
     on_listening(&server.url);
     server.join();
     Ok(())
@@ -171,6 +204,7 @@ fn url_for(addr: SocketAddr, tls: bool) -> String {
 struct Acceptor {
     tls: Option<TlsAcceptor>,
     stall: Option<Stall>,
+    snap: Option<Arc<SnapStore>>,
     token: CancellationToken,
 }
 
@@ -232,7 +266,13 @@ impl Acceptor {
                 Ok((tcp, _peer)) => {
                     // Without it small responses wait for Nagle and latency is meaningless.
                     let _ = tcp.set_nodelay(true);
-                    let conn = serve_tcp(tcp, self.tls.clone(), self.stall, Arc::clone(&builder));
+                    let conn = serve_tcp(
+                        tcp,
+                        self.tls.clone(),
+                        self.stall,
+                        self.snap.clone(),
+                        Arc::clone(&builder),
+                    );
                     tokio::spawn(conn);
                 }
                 Err(e) if is_per_connection(&e) => {}
@@ -262,26 +302,31 @@ async fn serve_tcp(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
     stall: Option<Stall>,
+    snap: Option<Arc<SnapStore>>,
     builder: Arc<auto::Builder<TokioExecutor>>,
 ) {
     match tls {
-        None => serve(tcp, stall, &builder).await,
+        None => serve(tcp, stall, snap, &builder).await,
         Some(tls) => {
             if let Ok(Ok(stream)) =
                 tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp)).await
             {
-                serve(stream, stall, &builder).await;
+                serve(stream, stall, snap, &builder).await;
             }
         }
     }
 }
 
 /// Serves HTTP/1.1 or HTTP/2 (told apart by the h2 preface) until the client is done.
-async fn serve<I>(io: I, stall: Option<Stall>, builder: &auto::Builder<TokioExecutor>)
-where
+async fn serve<I>(
+    io: I,
+    stall: Option<Stall>,
+    snap: Option<Arc<SnapStore>>,
+    builder: &auto::Builder<TokioExecutor>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| routes::handle(req, stall));
+    let service = service_fn(move |req| routes::handle(req, stall, snap.clone()));
     // Client resets and disconnects are routine under load: nothing to report.
     let _ = builder.serve_connection(TokioIo::new(io), service).await;
 }

@@ -5,5 +5,6 @@ mod client;
 mod lifecycle;
 mod protocols;
 mod routes;
+mod snap;
 mod stall;
 mod tls;
