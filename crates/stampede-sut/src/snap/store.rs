@@ -6,8 +6,11 @@
 //! ```text
 //! <dir>/clients/<client>/token
 //! <dir>/clients/<client>/snapshots/<id>
-//! <dir>/clients/<client>/snapshots/.<name>.<random>.tmp   (a write in progress)
+//! <dir>/clients/<client>/snapshots/.<name>.<run>.<random>.tmp   (a write in progress)
 //! ```
+//!
+//! `<run>` is random per open store, so GC removes only the temp files of earlier runs
+//! (writes cut by a crash), never one that a concurrent upload is about to rename.
 //!
 //! All methods block on file I/O: call them from a blocking thread.
 
@@ -40,6 +43,8 @@ pub(crate) struct SnapStore {
     /// Token -> client, loaded from disk at open.
     tokens: RwLock<HashMap<String, String>>,
     pending: Mutex<Option<Pending>>,
+    /// Marks this run's temp files.
+    run: String,
 }
 
 impl SnapStore {
@@ -69,6 +74,7 @@ impl SnapStore {
             bugs: config.bugs,
             tokens: RwLock::new(tokens),
             pending: Mutex::new(None),
+            run: random_hex(4)?,
         })
     }
 
@@ -88,7 +94,7 @@ impl SnapStore {
         let dir = self.clients.join(client);
         fs::create_dir_all(dir.join("snapshots"))?;
         sync_dir(&self.clients)?;
-        write_durably(&dir, "token", token.as_bytes())?;
+        self.write_durably(&dir, "token", token.as_bytes())?;
         tokens.insert(token.clone(), client.to_owned());
         Ok(token)
     }
@@ -119,7 +125,8 @@ impl SnapStore {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             // The previous write reaches the disk only now; the new one stays in memory.
             if let Some(p) = pending.take() {
-                write_durably(&self.snapshots(&p.client), &p.id, &p.bytes).map_err(PutError::Io)?;
+                self.write_durably(&self.snapshots(&p.client), &p.id, &p.bytes)
+                    .map_err(PutError::Io)?;
             }
             *pending = Some(Pending {
                 client: client.to_owned(),
@@ -128,7 +135,8 @@ impl SnapStore {
             });
             return Ok(id);
         }
-        write_durably(&self.snapshots(client), &id, &archive).map_err(PutError::Io)?;
+        self.write_durably(&self.snapshots(client), &id, &archive)
+            .map_err(PutError::Io)?;
         Ok(id)
     }
 
@@ -192,8 +200,8 @@ impl SnapStore {
         }
     }
 
-    /// Removes the temp files of writes that never finished (a crash mid-write); returns
-    /// how many.
+    /// Removes the temp files of writes that never finished (cut by a crash of an earlier
+    /// run); returns how many.
     pub(crate) fn gc(&self) -> io::Result<usize> {
         let mut removed = 0;
         for client in fs::read_dir(&self.clients)? {
@@ -205,7 +213,8 @@ impl SnapStore {
                 let entry = entry?;
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with('.') && name.ends_with(".tmp") {
+                let this_run = name.contains(&format!(".{}.", self.run));
+                if name.starts_with('.') && name.ends_with(".tmp") && !this_run {
                     fs::remove_file(entry.path())?;
                     removed += 1;
                 }
@@ -215,6 +224,19 @@ impl SnapStore {
             }
         }
         Ok(removed)
+    }
+
+    /// Writes `dir/name` so that it is either absent or complete and on disk, even if the
+    /// process or machine dies at any point: temp file, fsync, rename, fsync of the
+    /// directory.
+    fn write_durably(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let tmp = dir.join(format!(".{name}.{}.{}.tmp", self.run, random_hex(4)?));
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, dir.join(name))?;
+        sync_dir(dir)
     }
 
     fn snapshots(&self, client: &str) -> PathBuf {
@@ -264,18 +286,6 @@ fn damage(entries: &[archive::Entry<'_>], bugs: SnapBugs) -> Option<Vec<u8>> {
         return Some(archive::encode(&changed));
     }
     None
-}
-
-/// Writes `dir/name` so that it is either absent or complete and on disk, even if the
-/// process or machine dies at any point: temp file, fsync, rename, fsync of the directory.
-fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!(".{name}.{}.tmp", random_hex(4)?));
-    let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, dir.join(name))?;
-    sync_dir(dir)
 }
 
 fn remove_durably(dir: &Path, name: &str) -> io::Result<()> {
@@ -367,10 +377,16 @@ mod tests {
         let store = open(tmp.path(), SnapBugs::default());
         store.authorize("a").unwrap();
         let dir = store.snapshots("a");
-        fs::write(dir.join(".x.1234.tmp"), "half").unwrap();
+        fs::write(dir.join(".x.1234.5678.tmp"), "half").unwrap();
+        let in_flight = dir.join(format!(".y.{}.5678.tmp", store.run));
+        fs::write(&in_flight, "writing").unwrap();
         assert_eq!(store.list("a").unwrap(), Vec::<String>::new());
         assert_eq!(store.gc().unwrap(), 1);
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        let left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, [in_flight], "a write of this run is left alone");
     }
 
     #[test]
