@@ -32,11 +32,15 @@ pub enum ActionKind {
     RestoreIntoDataDir,
     /// Collect garbage on the server (`run-gc`).
     Gc,
+    /// Kill the server under test and start it again (fault injection). It waits until no
+    /// other client of the harness is inside an action and holds them back until the
+    /// server is back, so the fault lands between actions.
+    RestartServer,
 }
 
 impl ActionKind {
     /// Every action, in declaration order.
-    pub const ALL: [ActionKind; 8] = [
+    pub const ALL: [ActionKind; 9] = [
         ActionKind::Snapshot,
         ActionKind::RestoreCompare,
         ActionKind::DeleteSnapshot,
@@ -45,6 +49,7 @@ impl ActionKind {
         ActionKind::DeleteFiles,
         ActionKind::RestoreIntoDataDir,
         ActionKind::Gc,
+        ActionKind::RestartServer,
     ];
 
     /// The name used in configuration and reports.
@@ -58,6 +63,7 @@ impl ActionKind {
             ActionKind::DeleteFiles => "delete-files",
             ActionKind::RestoreIntoDataDir => "restore-into-data-dir",
             ActionKind::Gc => "gc",
+            ActionKind::RestartServer => "restart-server",
         }
     }
 }
@@ -70,7 +76,8 @@ impl fmt::Display for ActionKind {
 
 /// Relative weights for random choice; an action missing from the map has weight 0.
 ///
-/// The default is kopia's: 1 for every action except `restore-into-data-dir` (0).
+/// The default is kopia's: 1 for every action except `restore-into-data-dir` (0); the
+/// fault `restart-server` is 0 too, so faults are always asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Weights(pub BTreeMap<ActionKind, u32>);
@@ -79,6 +86,7 @@ impl Default for Weights {
     fn default() -> Self {
         let mut w: BTreeMap<_, _> = ActionKind::ALL.iter().map(|&k| (k, 1)).collect();
         w.insert(ActionKind::RestoreIntoDataDir, 0);
+        w.insert(ActionKind::RestartServer, 0);
         Self(w)
     }
 }

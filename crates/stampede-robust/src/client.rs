@@ -3,6 +3,9 @@
 //! actions one at a time — by name, repeated, or picked at random by weight for a duration
 //! — and is the checker: every snapshot records a fingerprint, every restore is compared.
 //!
+//! Actions run under a gate shared by the harness's clients: `restart-server` takes it
+//! alone, every other action shares it, so a fault never cuts another client's action.
+//!
 //! A client restores and deletes only its own snapshots, so another client's delete can
 //! never race its restore; the cross-client invariant is still exercised because all
 //! clients share one repository, server and garbage collection.
@@ -13,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, RngExt, SeedableRng};
+use tokio::sync::RwLock;
 use tokio::time::Instant;
 
 use crate::action::{ActionKind, RunResult, Stats, Weights};
@@ -76,6 +80,7 @@ pub struct Client<S, M> {
     rng: Xoshiro256PlusPlus,
     stats: Stats,
     kept: Vec<PathBuf>,
+    gate: Arc<RwLock<()>>,
 }
 
 impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
@@ -105,6 +110,7 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
             rng,
             stats: Stats::default(),
             kept: Vec::new(),
+            gate: Arc::default(),
         })
     }
 
@@ -128,8 +134,21 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         &self.kept
     }
 
-    /// Runs `kind` once and records its statistics.
+    /// Shares the fault gate of the other clients of a harness.
+    pub(crate) fn set_gate(&mut self, gate: Arc<RwLock<()>>) {
+        self.gate = gate;
+    }
+
+    /// Runs `kind` once and records its statistics (the time spent waiting at the fault
+    /// gate not included).
     pub async fn exec(&mut self, kind: ActionKind) -> Result<Outcome<()>, ActionError> {
+        let gate = self.gate.clone();
+        let (_shared, _alone);
+        if kind == ActionKind::RestartServer {
+            _alone = gate.write_owned().await;
+        } else {
+            _shared = gate.read_owned().await;
+        }
         let start = Instant::now();
         let result = self.run(kind).await;
         let how = match &result {
@@ -213,6 +232,7 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
                 .map(unit),
             ActionKind::RestoreIntoDataDir => self.restore_into_data_dir().await,
             ActionKind::Gc => Ok(self.snapshotter.gc().await?),
+            ActionKind::RestartServer => Ok(self.snapshotter.restart_server().await?),
         }
     }
 

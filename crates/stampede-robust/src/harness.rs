@@ -3,16 +3,21 @@
 //! connected to the shared snapshotter first and removed from it after. A client that
 //! passed leaves nothing behind; one that failed keeps its directories and names them in
 //! the [`HarnessReport`], so they can be logged or attached to the job.
+//!
+//! Faults: [`Harness::restart_server`] (or a client's `restart-server` action) kills and
+//! restarts the server under test while no client is inside an action.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
+use tokio::sync::RwLock;
 
 use crate::action::Stats;
 use crate::client::{ActionError, Client};
-use crate::snapshotter::{ClientId, SnapshotId, Snapshotter};
+use crate::outcome::Outcome;
+use crate::snapshotter::{ClientId, SnapshotError, SnapshotId, Snapshotter};
 use crate::store::MetadataStore;
 use crate::writer::{FileWriter, WriterOptions};
 
@@ -24,6 +29,7 @@ pub struct Harness<S, M> {
     store: Arc<M>,
     writer_options: WriterOptions,
     seed: u64,
+    gate: Arc<RwLock<()>>,
 }
 
 /// How one client's body went.
@@ -100,6 +106,7 @@ impl<S: Snapshotter, M: MetadataStore> Harness<S, M> {
             store,
             writer_options: WriterOptions::default(),
             seed,
+            gate: Arc::default(),
         }
     }
 
@@ -143,7 +150,10 @@ impl<S: Snapshotter, M: MetadataStore> Harness<S, M> {
                 }
             };
             let mut result = body(&mut client).await;
-            let removed = self.snapshotter.remove_client(&id).await;
+            let removed = {
+                let _shared = self.gate.read().await;
+                self.snapshotter.remove_client(&id).await
+            };
             if let (Ok(()), Err(e)) = (&result, removed) {
                 result = Err(e.into());
             }
@@ -173,6 +183,19 @@ impl<S: Snapshotter, M: MetadataStore> Harness<S, M> {
             seed: self.seed,
             clients: join_all(runs).await,
         }
+    }
+
+    /// Starts the shared server ([`Snapshotter::start_server`]); call it once, before the
+    /// first [`Harness::run_n`].
+    pub async fn start_server(&self) -> Result<(), SnapshotError> {
+        self.snapshotter.start_server().await
+    }
+
+    /// Kills and restarts the server under test ([`Snapshotter::restart_server`]) once no
+    /// client is inside an action, holding them back until it is up again.
+    pub async fn restart_server(&self) -> Result<Outcome<()>, SnapshotError> {
+        let _alone = self.gate.write().await;
+        self.snapshotter.restart_server().await
     }
 
     /// Compares the live snapshots in the metadata store with those the repository lists
@@ -208,7 +231,7 @@ impl<S: Snapshotter, M: MetadataStore> Harness<S, M> {
         let writer = FileWriter::new(home.join("data"), self.writer_options.clone())?;
         // Spread the clients' seeds so no two clients make the same choices.
         let seed = self.seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let client = Client::new(
+        let mut client = Client::new(
             id.clone(),
             writer,
             home.join("restores"),
@@ -216,6 +239,9 @@ impl<S: Snapshotter, M: MetadataStore> Harness<S, M> {
             self.store.clone(),
             seed,
         )?;
+        client.set_gate(self.gate.clone());
+        // Like actions, setup never overlaps a restart of the server.
+        let _shared = self.gate.read().await;
         self.snapshotter.authorize_client(id).await?;
         self.snapshotter.connect(id).await?;
         Ok(client)

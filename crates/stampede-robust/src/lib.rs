@@ -61,8 +61,8 @@ pub use fingerprint::{
 pub use harness::{ClientReport, Harness, HarnessReport, RepoCheck};
 pub use outcome::Outcome;
 pub use snapshotter::{
-    ClientId, CommandConfig, CommandSnapshotter, DEFAULT_ID_PATTERN, SnapshotError, SnapshotId,
-    Snapshotter,
+    ClientId, CommandConfig, CommandSnapshotter, DEFAULT_ID_PATTERN, HttpConfig, HttpSnapshotter,
+    RestartHook, SnapshotError, SnapshotId, Snapshotter,
 };
 pub use store::{MemoryStore, MetadataStore, SnapshotMeta, StoreError};
 pub use writer::{DeleteStats, FileWriter, WriteStats, WriterError, WriterOptions};

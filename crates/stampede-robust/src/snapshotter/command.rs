@@ -12,9 +12,15 @@
 //! is its `id` named group, else its first group, else the whole match. The default,
 //! `(?m)^\s*(?P<id>\S+)\s*$`, takes the last non-blank line. For kopia:
 //! `ID (?P<id>[0-9a-f]+)`. `list` prints one id per line.
+//!
+//! Fault injection: with `server` set, the snapshotter runs the server itself — a
+//! foreground command spawned in its own process group by `start_server` — and
+//! `restart_server` kills that group with SIGKILL and spawns it again, then waits until
+//! `server_ready` succeeds. The group is killed when the snapshotter is dropped.
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
@@ -58,6 +64,14 @@ pub struct CommandConfig {
     /// Starts the server (run once, must return once the server is up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_server: Option<String>,
+    /// The server under test as a foreground command: spawned in its own process group
+    /// when the server starts, killed with SIGKILL and spawned again by `restart_server`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Succeeds once the spawned `server` accepts work; retried every 100 ms for up to
+    /// `timeout` after each spawn. Without it the server is taken as up at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_ready: Option<String>,
     /// Authorizes `{client}` on the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorize_client: Option<String>,
@@ -92,6 +106,8 @@ impl CommandConfig {
             list: None,
             gc: None,
             start_server: None,
+            server: None,
+            server_ready: None,
             authorize_client: None,
             connect: None,
             remove_client: None,
@@ -107,6 +123,23 @@ pub struct CommandSnapshotter {
     config: CommandConfig,
     id_pattern: Regex,
     timeout: Duration,
+    server: Arc<tokio::sync::Mutex<Option<ServerProcess>>>,
+}
+
+/// The running `server` command; its whole process group is killed with SIGKILL on drop.
+#[derive(Debug)]
+struct ServerProcess {
+    child: tokio::process::Child,
+    group: Option<rustix::process::Pid>,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            // An error means the group already ended: nothing left to kill.
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// Values for one expansion; `None` placeholders are left as written.
@@ -150,6 +183,7 @@ impl CommandSnapshotter {
             config,
             id_pattern,
             timeout,
+            server: Arc::default(),
         })
     }
 
@@ -269,6 +303,59 @@ impl CommandSnapshotter {
         (!id.is_empty()).then(|| SnapshotId(id.to_string()))
     }
 
+    /// Spawns the `server` command and waits until `server_ready` succeeds.
+    async fn spawn_server(&self, template: &str) -> Result<ServerProcess, SnapshotError> {
+        let command = self.expand(template, &Vars::default());
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(&command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env("STAMPEDE_REPO", &self.config.repo)
+            .process_group(0);
+        let child = cmd.spawn().map_err(|source| SnapshotError::Spawn {
+            op: "server",
+            command: command.clone(),
+            source,
+        })?;
+        let group = child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
+        let mut server = ServerProcess { child, group };
+        let Some(ready) = &self.config.server_ready else {
+            return Ok(server);
+        };
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let tried = self.run("server ready", ready, Vars::default()).await;
+            if tried.is_ok() {
+                return Ok(server);
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(SnapshotError::Failed {
+                    op: "server",
+                    command,
+                    status: status.to_string(),
+                    stderr: "the server exited before it was ready".into(),
+                });
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SnapshotError::Timeout {
+                    op: "server ready",
+                    command: ready.clone(),
+                    after: self.timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The process id of the running `server` command, if any.
+    pub async fn server_pid(&self) -> Option<u32> {
+        self.server.lock().await.as_ref().and_then(|s| s.child.id())
+    }
+
     async fn hook(
         &self,
         op: &'static str,
@@ -288,6 +375,12 @@ impl CommandSnapshotter {
 
 impl Snapshotter for CommandSnapshotter {
     async fn start_server(&self) -> Result<(), SnapshotError> {
+        if let Some(template) = &self.config.server {
+            let mut slot = self.server.lock().await;
+            if slot.is_none() {
+                *slot = Some(self.spawn_server(template).await?);
+            }
+        }
         self.hook("start server", self.config.start_server.as_ref(), None)
             .await
     }
@@ -381,6 +474,22 @@ impl Snapshotter for CommandSnapshotter {
                 .await
                 .map(|_| Outcome::Done(())),
         }
+    }
+
+    async fn restart_server(&self) -> Result<Outcome<()>, SnapshotError> {
+        let Some(template) = &self.config.server else {
+            return Ok(Outcome::noop("no server command is configured"));
+        };
+        let mut slot = self.server.lock().await;
+        if let Some(mut old) = slot.take() {
+            if let Some(group) = old.group.take() {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            // Reaps it, so the kill has landed before the new server starts.
+            let _ = old.child.wait().await;
+        }
+        *slot = Some(self.spawn_server(template).await?);
+        Ok(Outcome::Done(()))
     }
 
     async fn remove_client(&self, client: &ClientId) -> Result<(), SnapshotError> {

@@ -1,12 +1,15 @@
 //! The system under test, seen from the framework: a [`Snapshotter`] takes snapshots of a
 //! directory, restores them, lists and deletes them and collects garbage, on behalf of a
 //! [`ClientId`]. Implementations: [`CommandSnapshotter`] (shell command templates, so tar,
-//! rsync, restic or kopia can be driven) and, later, an HTTP snapshot store.
+//! rsync, restic or kopia can be driven) and [`HttpSnapshotter`] (the snapshot store of
+//! the built-in system under test). [`Snapshotter::restart_server`] is the fault hook:
+//! kill the server and start it again, between actions.
 //!
 //! Client identity is an explicit argument rather than ambient context: the same value
 //! kopia kept in a `context.Context`, without a lookup that can fail.
 
 mod command;
+mod http;
 
 use std::fmt;
 use std::future::Future;
@@ -18,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::outcome::Outcome;
 
 pub use command::{CommandConfig, CommandSnapshotter, DEFAULT_ID_PATTERN};
+pub use http::{HttpConfig, HttpSnapshotter, RestartHook};
 
 /// A client's identity, unique within a run (`client-<index>-<random hex>`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -98,6 +102,18 @@ pub enum SnapshotError {
         /// The end of its standard output.
         stdout: String,
     },
+    /// An HTTP snapshot store answered with an error status.
+    #[error("{op}: {request} answered {status}: {body}")]
+    Http {
+        /// The operation.
+        op: &'static str,
+        /// Method and URL.
+        request: String,
+        /// The HTTP status.
+        status: u16,
+        /// The answer's body, which says why.
+        body: String,
+    },
     /// Any other failure of a non-command snapshotter.
     #[error("{op}: {message}")]
     Other {
@@ -161,6 +177,12 @@ pub trait Snapshotter: Send + Sync + 'static {
 
     /// Collects garbage on the server side (clients are not authorized to).
     fn gc(&self) -> impl Future<Output = Result<Outcome<()>, SnapshotError>> + Send;
+
+    /// Kills the server under test and starts it again on the same data (fault
+    /// injection); returns once it is back. `NoOp` when the snapshotter cannot.
+    fn restart_server(&self) -> impl Future<Output = Result<Outcome<()>, SnapshotError>> + Send {
+        async { Ok(Outcome::noop("the snapshotter cannot restart its server")) }
+    }
 
     /// Revokes `client` (kopia's `server user delete`), at cleanup.
     fn remove_client(

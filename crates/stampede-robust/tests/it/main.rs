@@ -4,5 +4,6 @@
 mod actions;
 mod command;
 mod fingerprint;
+mod http;
 mod support;
 mod writer;

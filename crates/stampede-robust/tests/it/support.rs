@@ -71,3 +71,59 @@ pub(crate) fn tar_snapshotter(repo: &Path, extra: &str) -> CommandSnapshotter {
     config.timeout = "30s".into();
     CommandSnapshotter::new(config).unwrap()
 }
+
+/// A snapshot store in this process (the sut on port 0 with its store on), restartable on
+/// the same port and data directory as if it had been killed.
+pub(crate) struct Sut {
+    server: std::sync::Mutex<Option<stampede_sut::Server>>,
+    addr: std::net::SocketAddr,
+    snap: stampede_sut::SnapConfig,
+}
+
+impl Sut {
+    pub(crate) fn start(dir: &Path, bugs: stampede_sut::SnapBugs) -> std::sync::Arc<Sut> {
+        let snap = stampede_sut::SnapConfig {
+            bugs,
+            ..stampede_sut::SnapConfig::new(dir)
+        };
+        let server = stampede_sut::Server::start_with_store(sut_config(None), snap.clone())
+            .expect("sut with store starts");
+        std::sync::Arc::new(Sut {
+            addr: server.local_addr(),
+            server: std::sync::Mutex::new(Some(server)),
+            snap,
+        })
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server without any shutdown step for the store, then starts it again.
+    pub(crate) fn restart(&self) -> Result<(), String> {
+        let mut slot = self.server.lock().unwrap();
+        drop(slot.take());
+        let server =
+            stampede_sut::Server::start_with_store(sut_config(Some(self.addr)), self.snap.clone())
+                .map_err(|e| e.to_string())?;
+        *slot = Some(server);
+        Ok(())
+    }
+
+    /// An `http` snapshotter for this store whose restart hook restarts it.
+    pub(crate) fn snapshotter(self: &std::sync::Arc<Self>) -> stampede_robust::HttpSnapshotter {
+        let sut = self.clone();
+        stampede_robust::HttpSnapshotter::new(stampede_robust::HttpConfig::new(self.url()))
+            .unwrap()
+            .with_restart(std::sync::Arc::new(move || sut.restart()))
+    }
+}
+
+fn sut_config(addr: Option<std::net::SocketAddr>) -> stampede_sut::Config {
+    let default = stampede_sut::Config::default();
+    stampede_sut::Config {
+        addr: addr.unwrap_or(default.addr),
+        threads: 2,
+        ..default
+    }
+}
