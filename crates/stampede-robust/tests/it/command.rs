@@ -209,3 +209,57 @@ async fn hooks_run_with_the_client_identity() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text, format!("auth {id}\nconnect {id}\nremove {id}\n"));
 }
+
+#[tokio::test]
+async fn the_server_command_is_killed_with_sigkill_and_restarted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let mut config = tar_snapshotter(&repo, "").config().clone();
+    // A "server" that ignores SIGTERM, so only SIGKILL ends it.
+    config.server = Some(
+        "trap '' TERM; echo $$ > {repo}/pid.tmp && mv {repo}/pid.tmp {repo}/pid; exec sleep 600"
+            .into(),
+    );
+    config.server_ready = Some("kill -0 \"$(cat {repo}/pid)\"".into());
+    let snapshotter = Arc::new(CommandSnapshotter::new(config).unwrap());
+    let harness = Harness::new(
+        tmp.path().join("clients"),
+        snapshotter.clone(),
+        Arc::new(MemoryStore::new()),
+        4,
+    )
+    .with_writer_options(small_tree());
+    harness.start_server().await.unwrap();
+    let first = snapshotter.server_pid().await.expect("server running");
+    let report = harness
+        .run_n(2, async |c| {
+            c.exec(ActionKind::WriteFiles).await?;
+            let id = c.snapshot().await?.done().unwrap();
+            c.exec(ActionKind::RestartServer).await?.done().unwrap();
+            c.restore_compare(Some(id)).await?.done().unwrap();
+            Ok(())
+        })
+        .await;
+    assert!(report.is_success(), "{report}");
+    let last = snapshotter.server_pid().await.expect("server running");
+    assert_ne!(first, last);
+    // Gone, or a zombie not yet reaped.
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, s)| !s.starts_with('Z'))
+        })
+    };
+    assert!(!alive(first), "the first server was killed and reaped");
+    let recorded: u32 = std::fs::read_to_string(repo.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(recorded, last, "server_ready waited for the new server");
+    drop(harness);
+    drop(snapshotter);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!alive(last), "dropping the snapshotter kills its server");
+}
