@@ -216,3 +216,151 @@ async fn randomized_clients_with_restarts_between_actions() {
         .await;
     assert!(report.is_success(), "{report}");
 }
+
+/// Not a test by itself: with `STAMPEDE_TEST_SUT_DIR` set, this test binary serves a
+/// snapshot store there until it is killed, so tests can SIGKILL a real sut process.
+#[test]
+fn sut_child_process() {
+    let Ok(dir) = std::env::var("STAMPEDE_TEST_SUT_DIR") else {
+        return;
+    };
+    let addr = std::env::var("STAMPEDE_TEST_SUT_ADDR")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let snap = stampede_sut::SnapConfig {
+        bugs: SnapBugs {
+            lose_last_write: std::env::var("STAMPEDE_TEST_SUT_LOSE").is_ok(),
+            ..SnapBugs::default()
+        },
+        ..stampede_sut::SnapConfig::new(dir)
+    };
+    let config = stampede_sut::Config {
+        addr,
+        threads: 1,
+        ..stampede_sut::Config::default()
+    };
+    let _server = stampede_sut::Server::start_with_store(config, snap).unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// The store in a child process (this test binary running `sut_child_process`).
+struct ChildSut {
+    child: std::sync::Mutex<Option<std::process::Child>>,
+    dir: std::path::PathBuf,
+    addr: std::net::SocketAddr,
+    lose_last_write: bool,
+}
+
+impl ChildSut {
+    fn start(dir: &std::path::Path, lose_last_write: bool) -> Arc<ChildSut> {
+        // A free port, kept across restarts.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let sut = Arc::new(ChildSut {
+            child: std::sync::Mutex::new(None),
+            dir: dir.to_path_buf(),
+            addr,
+            lose_last_write,
+        });
+        sut.restart().unwrap();
+        sut
+    }
+
+    /// SIGKILLs the running child, if any, and starts another on the same port and data.
+    fn restart(&self) -> Result<(), String> {
+        let mut slot = self.child.lock().unwrap();
+        if let Some(mut old) = slot.take() {
+            old.kill().map_err(|e| e.to_string())?; // SIGKILL on Unix
+            old.wait().map_err(|e| e.to_string())?;
+        }
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["http::sut_child_process", "--exact", "--nocapture"])
+            .env("STAMPEDE_TEST_SUT_DIR", &self.dir)
+            .env("STAMPEDE_TEST_SUT_ADDR", self.addr.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if self.lose_last_write {
+            cmd.env("STAMPEDE_TEST_SUT_LOSE", "1");
+        }
+        *slot = Some(cmd.spawn().map_err(|e| e.to_string())?);
+        Ok(())
+    }
+
+    fn snapshotter(self: &Arc<Self>) -> stampede_robust::HttpSnapshotter {
+        let sut = self.clone();
+        let url = format!("http://{}", self.addr);
+        stampede_robust::HttpSnapshotter::new(stampede_robust::HttpConfig::new(url))
+            .unwrap()
+            .with_restart(Arc::new(move || sut.restart()))
+    }
+}
+
+impl Drop for ChildSut {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Two snapshots per client, a SIGKILL of the sut process and a restart, then both
+/// restored; returns each client's result for its last snapshot.
+async fn kill_between_snapshots(lose_last_write: bool, clients: usize) -> Vec<Result<(), String>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let sut = ChildSut::start(&tmp.path().join("store"), lose_last_write);
+    let harness = Harness::new(
+        tmp.path().join("clients"),
+        Arc::new(sut.snapshotter()),
+        Arc::new(MemoryStore::new()),
+        17,
+    )
+    .with_writer_options(small_tree());
+    let barrier = Barrier::new(clients);
+    let lasts = std::sync::Mutex::new(Vec::new());
+    let report = harness
+        .run_n(clients, async |c| {
+            c.exec(ActionKind::WriteFiles).await?;
+            let first = c.snapshot().await?.done().unwrap();
+            c.exec(ActionKind::WriteFiles).await?;
+            let last = c.snapshot().await?.done().unwrap();
+            if barrier.wait().await.is_leader() {
+                c.exec(ActionKind::RestartServer).await?.done().unwrap();
+            }
+            barrier.wait().await;
+            c.restore_compare(Some(first)).await?.done().unwrap();
+            let restored = c.restore_compare(Some(last)).await;
+            lasts
+                .lock()
+                .unwrap()
+                .push(restored.map(drop).map_err(|e| e.to_string()));
+            Ok(())
+        })
+        .await;
+    assert!(report.is_success(), "{report}");
+    drop(harness);
+    lasts.into_inner().unwrap()
+}
+
+#[tokio::test]
+async fn a_sut_process_killed_with_sigkill_keeps_every_acknowledged_snapshot() {
+    let lasts = kill_between_snapshots(false, 4).await;
+    assert_eq!(lasts, vec![Ok(()); 4]);
+}
+
+#[tokio::test]
+async fn a_sut_process_killed_with_sigkill_loses_the_last_write_with_the_bug_on() {
+    let lasts = kill_between_snapshots(true, 1).await;
+    let [Err(e)] = lasts.as_slice() else {
+        panic!("expected the last snapshot lost, got {lasts:?}");
+    };
+    assert!(
+        e.contains("answered 404") && e.contains("has no snapshot"),
+        "{e}"
+    );
+}
