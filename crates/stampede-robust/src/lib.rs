@@ -8,7 +8,10 @@
 //! * [`FileWriter`] grows and prunes random file trees ([`WriterOptions`]); "nothing to
 //!   do" is an [`Outcome::NoOp`], not an error.
 //! * [`Snapshotter`] is the system under test; [`CommandSnapshotter`] drives any backup
-//!   tool through shell command templates ([`CommandConfig`]).
+//!   tool through shell command templates ([`CommandConfig`]), [`HttpSnapshotter`] the
+//!   built-in sut's snapshot store ([`HttpConfig`]). [`Snapshotter::restart_server`]
+//!   kills and restarts the server: the `restart-server` action and
+//!   [`Harness::restart_server`] inject that fault between actions.
 //! * [`MetadataStore`] ([`MemoryStore`]) keeps each snapshot's [`SnapshotMeta`] and
 //!   fingerprint.
 //! * [`Client`] runs [`ActionKind`]s by name or picked by [`Weights`], keeps [`Stats`],
