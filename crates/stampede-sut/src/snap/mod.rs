@@ -87,6 +87,30 @@ pub struct SnapBugs {
     pub lose_last_write: bool,
 }
 
+impl std::str::FromStr for SnapBugs {
+    type Err = String;
+
+    /// Parses a comma-separated list of `drop-file`, `flip-byte`, `lose-last-write`
+    /// (empty or `none` for no bugs), as a CLI flag would take it.
+    fn from_str(list: &str) -> Result<Self, String> {
+        let mut bugs = SnapBugs::default();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "none" => {}
+                "drop-file" => bugs.drop_file = true,
+                "flip-byte" => bugs.flip_byte = true,
+                "lose-last-write" => bugs.lose_last_write = true,
+                _ => {
+                    return Err(format!(
+                        "unknown snapshot-store bug {name:?}: expected drop-file, flip-byte or lose-last-write"
+                    ));
+                }
+            }
+        }
+        Ok(bugs)
+    }
+}
+
 /// Answers a request under `/snap`.
 pub(crate) async fn handle(req: Request<Incoming>, store: Arc<SnapStore>) -> Response<SutBody> {
     let delete = req.method() == Method::DELETE;
@@ -335,4 +359,47 @@ pub(crate) fn disabled() -> Response<SutBody> {
             b"the snapshot store is off: start the sut with a data directory (SnapConfig)\n",
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bug_lists_parse() {
+        let check =
+            |list: &str, want: Result<SnapBugs, &str>| match (list.parse::<SnapBugs>(), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{list:?}"),
+                (Err(got), Err(mentions)) => assert!(got.contains(mentions), "{got}"),
+                (got, want) => panic!("{list:?}: got {got:?}, wanted {want:?}"),
+            };
+        check("", Ok(SnapBugs::default()));
+        check("none", Ok(SnapBugs::default()));
+        check(
+            "drop-file, lose-last-write",
+            Ok(SnapBugs {
+                drop_file: true,
+                lose_last_write: true,
+                ..SnapBugs::default()
+            }),
+        );
+        check(
+            "flip-byte",
+            Ok(SnapBugs {
+                flip_byte: true,
+                ..SnapBugs::default()
+            }),
+        );
+        check("flip", Err("\"flip\": expected drop-file"));
+    }
+
+    #[test]
+    fn names_and_ids() {
+        assert!(valid_client("client-0-ab12_x.y").is_ok());
+        for bad in ["", ".hidden", "a/b", "a b", &"x".repeat(129)] {
+            assert!(valid_client(bad).is_err(), "{bad:?}");
+        }
+        assert!(valid_id("0123abcdef"));
+        assert!(!valid_id("..") && !valid_id("") && !valid_id("xyz"));
+    }
 }
