@@ -142,8 +142,9 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
     /// Runs `kind` once and records its statistics (the time spent waiting at the fault
     /// gate not included).
     pub async fn exec(&mut self, kind: ActionKind) -> Result<Outcome<()>, ActionError> {
+        // Held until the action ends: alone for a fault, shared for everything else.
         let gate = self.gate.clone();
-        let (_shared, _alone);
+        let (_alone, _shared);
         if kind == ActionKind::RestartServer {
             _alone = gate.write_owned().await;
         } else {
