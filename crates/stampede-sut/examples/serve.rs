@@ -7,11 +7,13 @@
 //! ```
 //!
 //! Arguments: listen address (default `127.0.0.1:8080`), worker threads (default 0 = one
-//! per core), and `tls` to serve HTTPS.
+//! per core), and `tls` to serve HTTPS. With `SNAP_DIR` set in the environment the
+//! snapshot store is on, with that data directory, the admin secret in `SNAP_ADMIN_TOKEN`
+//! if set, and the bugs listed in `SNAP_BUGS` (e.g. `drop-file,lose-last-write`).
 
 use std::io::Read;
 
-use stampede_sut::{Config, Server};
+use stampede_sut::{Config, Server, SnapBugs, SnapConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -21,7 +23,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tls: args.next().is_some_and(|a| a == "tls"),
         ..Config::default()
     };
-    let server = Server::start(config)?;
+    let server = match std::env::var_os("SNAP_DIR") {
+        None => Server::start(config)?,
+        Some(dir) => {
+            let bugs: SnapBugs = std::env::var("SNAP_BUGS").unwrap_or_default().parse()?;
+            let snap = SnapConfig {
+                admin_token: std::env::var("SNAP_ADMIN_TOKEN").ok(),
+                bugs,
+                ..SnapConfig::new(dir)
+            };
+            Server::start_with_store(config, snap)?
+        }
+    };
     println!("listening on {}", server.url());
     // Ends on EOF (Ctrl-D, or the end of a pipe); Ctrl-C just kills the process.
     std::io::stdin().read_to_end(&mut Vec::new())?;

@@ -31,6 +31,14 @@ pub enum SutError {
     /// The server's own runtime or thread could not be started.
     #[error("cannot start the sut's runtime threads: {0}")]
     Runtime(#[source] io::Error),
+    /// The snapshot store's data directory could not be opened.
+    #[error("cannot open the snapshot store in {}: {source}; check that the directory is writable", dir.display())]
+    Store {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
     /// The self-signed certificate or the TLS configuration could not be built.
     #[error("cannot set up TLS for the sut: {0}")]
     Tls(String),

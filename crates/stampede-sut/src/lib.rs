@@ -13,6 +13,7 @@
 //! | `/status/{code}` | that status (200..=999), empty body |
 //! | `/bytes/{n}` | 200 with `n` bytes (at most 64 MiB) |
 //! | `/echo` | 200 with the request body and content-type |
+//! | `/snap/...` | the snapshot store, when started with [`Server::start_with_store`] (see [`SnapConfig`]) |
 //! | anything else | 404 `not found`; a bad parameter gives 400 with a one-line reason |
 //!
 //! With [`Config::stall_every`] set, the whole server holds every answer during periodic
@@ -77,11 +78,13 @@ mod config;
 mod error;
 mod routes;
 mod server;
+mod snap;
 mod stall;
 mod tls;
 mod workspace;
 
 pub use config::Config;
 pub use error::SutError;
-pub use server::{Server, run_blocking};
+pub use server::{Server, run_blocking, run_blocking_with_store};
+pub use snap::{SnapBugs, SnapConfig};
 pub use workspace::WorkspaceConfig;

@@ -4,6 +4,7 @@
 //! handler keeps the common answers allocation-free (static bodies, no headers added).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::body::SutBody;
+use crate::snap::{self, SnapStore};
 use crate::stall::Stall;
 
 /// Longest `/delay/{ms}`: one hour.
@@ -87,11 +89,20 @@ pub(crate) fn route(path: &str) -> Route {
 pub(crate) async fn handle(
     req: Request<Incoming>,
     stall: Option<Stall>,
+    snap: Option<Arc<SnapStore>>,
 ) -> Result<Response<SutBody>, Infallible> {
     if let Some(stall) = &stall {
         stall.wait().await;
     }
-    let response = respond(req).await;
+    let path = req.uri().path();
+    let response = if path == "/snap" || path.starts_with("/snap/") {
+        match snap {
+            Some(store) => snap::handle(req, store).await,
+            None => snap::disabled(),
+        }
+    } else {
+        respond(req).await
+    };
     if let Some(stall) = &stall {
         stall.wait().await;
     }
@@ -160,7 +171,7 @@ fn with_status(status: StatusCode, body: SutBody) -> Response<SutBody> {
     response
 }
 
-fn text(status: StatusCode, body: Bytes) -> Response<SutBody> {
+pub(crate) fn text(status: StatusCode, body: Bytes) -> Response<SutBody> {
     let mut response = with_status(status, SutBody::once(body));
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -20,9 +20,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::snap::SnapStore;
 use crate::stall::Stall;
 use crate::workspace::{self, WorkspaceConfig, Workspaces};
-use crate::{Config, SutError, routes, tls};
+use crate::{Config, SnapConfig, SutError, routes, tls};
 
 /// Pause after an accept error such as running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -53,7 +54,15 @@ impl Server {
     /// tokio multi-thread runtime of its own with `config.threads` workers, so it can be
     /// called from sync code and from inside another tokio runtime alike.
     pub fn start(config: Config) -> Result<Server, SutError> {
-        Server::start_until(config, CancellationToken::new())
+        Server::start_until(config, None, CancellationToken::new())
+    }
+
+    /// Like [`Server::start`], with the snapshot store under `/snap` serving from
+    /// `snap.dir` (see [`SnapConfig`]). Stopping the server (drop or
+    /// [`Server::shutdown`]) flushes nothing, so it is as abrupt as a crash for the store;
+    /// starting again on the same directory is a restart after one.
+    pub fn start_with_store(config: Config, snap: SnapConfig) -> Result<Server, SutError> {
+        Server::start_until(config, Some(snap), CancellationToken::new())
     }
 
     /// The address actually bound (with the real port when 0 was asked for).
@@ -75,8 +84,21 @@ impl Server {
     }
 
     /// Starts a server that also stops when `token` is cancelled.
-    fn start_until(config: Config, token: CancellationToken) -> Result<Server, SutError> {
+    fn start_until(
+        config: Config,
+        snap: Option<SnapConfig>,
+        token: CancellationToken,
+    ) -> Result<Server, SutError> {
         config.validate()?;
+        let snap = match snap {
+            Some(snap) => Some(Arc::new(SnapStore::open(&snap).map_err(|source| {
+                SutError::Store {
+                    dir: snap.dir.clone(),
+                    source,
+                }
+            })?)),
+            None => None,
+        };
         let tls = if config.tls {
             Some(tls::acceptor(config.addr.ip())?)
         } else {
@@ -97,6 +119,7 @@ impl Server {
         let acceptor = Acceptor {
             tls,
             stall,
+            snap,
             token: token.clone(),
             workspaces: config.workspaces.clone(),
         };
@@ -153,7 +176,17 @@ pub fn run_blocking(
     shutdown: CancellationToken,
     on_listening: impl FnOnce(&str),
 ) -> Result<(), SutError> {
-    let mut server = Server::start_until(config, shutdown.child_token())?;
+    run_blocking_with_store(config, None, shutdown, on_listening)
+}
+
+/// [`run_blocking`] with the snapshot store on when `snap` is given.
+pub fn run_blocking_with_store(
+    config: Config,
+    snap: Option<SnapConfig>,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(&str),
+) -> Result<(), SutError> {
+    let mut server = Server::start_until(config, snap, shutdown.child_token())?;
     on_listening(&server.url);
     server.join();
     Ok(())
@@ -174,6 +207,7 @@ fn url_for(addr: SocketAddr, tls: bool) -> String {
 struct Acceptor {
     tls: Option<TlsAcceptor>,
     stall: Option<Stall>,
+    snap: Option<Arc<SnapStore>>,
     token: CancellationToken,
     workspaces: WorkspaceConfig,
 }
@@ -243,6 +277,7 @@ impl Acceptor {
                         self.tls.clone(),
                         self.stall,
                         service.clone(),
+                        self.snap.clone(),
                         Arc::clone(&builder),
                     );
                     tokio::spawn(conn);
@@ -275,15 +310,16 @@ async fn serve_tcp(
     tls: Option<TlsAcceptor>,
     stall: Option<Stall>,
     service: Workspaces,
+    snap: Option<Arc<SnapStore>>,
     builder: Arc<auto::Builder<TokioExecutor>>,
 ) {
     match tls {
-        None => serve(tcp, stall, service, &builder).await,
+        None => serve(tcp, stall, service, snap, &builder).await,
         Some(tls) => {
             if let Ok(Ok(stream)) =
                 tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp)).await
             {
-                serve(stream, stall, service, &builder).await;
+                serve(stream, stall, service, snap, &builder).await;
             }
         }
     }
@@ -294,17 +330,19 @@ async fn serve<I>(
     io: I,
     stall: Option<Stall>,
     workspaces: Workspaces,
+    snap: Option<Arc<SnapStore>>,
     builder: &auto::Builder<TokioExecutor>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // `/ws/...` goes to the workspace service (never stalled); the rest as before.
     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let snap = snap.clone();
         let workspaces = workspace::is_workspace_path(req.uri().path()).then(|| workspaces.clone());
         async move {
             match workspaces {
                 Some(service) => Ok(workspace::handle(service, req).await.map(Either::Right)),
-                None => routes::handle(req, stall)
+                None => routes::handle(req, stall, snap.clone())
                     .await
                     .map(|r| r.map(Either::Left)),
             }

@@ -5,6 +5,7 @@ mod client;
 mod lifecycle;
 mod protocols;
 mod routes;
+mod snap;
 mod stall;
 mod tls;
 mod workspaces;
