@@ -385,6 +385,17 @@ pub(crate) struct SutArgs {
     /// Workspace service: seed of the random numbers that pick failed builds.
     #[arg(long, default_value_t = 0)]
     pub(crate) ws_seed: u64,
+    /// Serve the multi-client snapshot store under `/snap` from this data directory
+    /// (acknowledged snapshots survive a kill -9 and restart on the same directory).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) snap_dir: Option<std::path::PathBuf>,
+    /// Snapshot store: the secret its admin calls (authorize, remove a client, GC) need.
+    #[arg(long, requires = "snap_dir", value_name = "SECRET")]
+    pub(crate) snap_admin_token: Option<String>,
+    /// Snapshot store: deliberate bugs for testing checkers, comma-separated:
+    /// drop-file, flip-byte, lose-last-write.
+    #[arg(long, requires = "snap_dir", value_name = "BUGS")]
+    pub(crate) snap_bugs: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

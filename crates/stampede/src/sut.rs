@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use stampede_core::ExitCode as Code;
-use stampede_sut::{Config, WorkspaceConfig, run_blocking};
+use stampede_sut::{Config, SnapBugs, SnapConfig, WorkspaceConfig, run_blocking_with_store};
 use tokio_util::sync::CancellationToken;
 
 use crate::Failed;
@@ -33,6 +33,19 @@ pub(crate) fn run(args: SutArgs) -> Result<Code, Failed> {
     config
         .validate()
         .map_err(|e| Failed::config(e.to_string()))?;
+    let snap = match &args.snap_dir {
+        None => None,
+        Some(dir) => {
+            let mut snap = SnapConfig::new(dir);
+            snap.admin_token = args.snap_admin_token.clone();
+            if let Some(bugs) = &args.snap_bugs {
+                snap.bugs = bugs
+                    .parse::<SnapBugs>()
+                    .map_err(|e| Failed::config(format!("--snap-bugs {bugs:?}: {e}")))?;
+            }
+            Some(snap)
+        }
+    };
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     std::thread::spawn(move || {
@@ -46,7 +59,7 @@ pub(crate) fn run(args: SutArgs) -> Result<Code, Failed> {
         }
         on_signal.cancel();
     });
-    run_blocking(config, shutdown, |url| {
+    run_blocking_with_store(config, snap, shutdown, |url| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {url}");
         let _ = out.flush();

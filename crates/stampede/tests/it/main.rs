@@ -462,3 +462,70 @@ fn ctrl_c_stops_gracefully_and_still_prints_the_summary() {
     assert_eq!(s["requests"]["interrupted"], 0, "{s}");
     assert!(s["requests"]["ok"].as_u64().unwrap() >= 50, "{s}");
 }
+
+/// One HTTP/1.1 request with an optional bearer token: the status and the body.
+fn request(url: &str, method: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply[9..12].parse().unwrap();
+    (
+        status,
+        reply
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string(),
+    )
+}
+
+#[test]
+fn sut_serves_the_snapshot_store_and_the_workspace_service_from_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snap");
+    let sut = Sut::start(&[
+        "--snap-dir",
+        snap.to_str().unwrap(),
+        "--snap-admin-token",
+        "admin",
+        "--ws-provisioners",
+        "2",
+        "--ws-build-time",
+        "50ms",
+    ]);
+    let (status, body) = request(&sut.url, "POST", "/snap/clients/c1", None, "");
+    assert_eq!(status, 403, "the admin secret is asked for: {body}");
+    let (status, token) = request(&sut.url, "POST", "/snap/clients/c1", Some("admin"), "");
+    assert_eq!(status, 200, "{token}");
+    let (status, ids) = request(&sut.url, "GET", "/snap/snapshots", Some(token.trim()), "");
+    assert_eq!((status, ids.trim()), (200, ""));
+    assert!(snap.is_dir(), "the data directory is made");
+    let (status, body) = request(
+        &sut.url,
+        "POST",
+        "/ws/users",
+        None,
+        r#"{"name": "u", "password": "p"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let out = stampede(&[
+        "sut",
+        "--snap-dir",
+        snap.to_str().unwrap(),
+        "--snap-bugs",
+        "nonsense",
+    ]);
+    assert_eq!(out.status.code(), Some(104), "{}", text(&out));
+    assert!(text(&out).contains("--snap-bugs"), "{}", text(&out));
+    let out = stampede(&["sut", "--ws-provisioners", "0"]);
+    assert_eq!(out.status.code(), Some(104), "{}", text(&out));
+}
