@@ -428,20 +428,29 @@ pub(crate) fn api_event(e: Event) -> ApiEvent {
     }
 }
 
-/// The control of job `id` if it runs on this server.
-fn control_of(state: &State, record: &JobRecord) -> Result<JobControl, ApiError> {
-    state
-        .running
-        .lock()
-        .expect("the job table is never poisoned")
-        .get(&record.id)
-        .map(|r| r.control.clone())
-        .ok_or_else(|| {
-            ApiError::conflict(format!(
-                "job {} is {}, not running on this server ({})",
-                record.id, record.state, state.server_id
-            ))
+/// The control of job `id` if it runs on this server. A job that has recorded its pause
+/// (or its end) is not running, even while its thread is still winding down.
+async fn control_of(state: &State, record: &JobRecord) -> Result<JobControl, ApiError> {
+    let latest = latest_state(state, record.id).await?;
+    let stopped = latest.is_final() || latest == JobState::Paused;
+    let control = (!stopped)
+        .then(|| {
+            state
+                .running
+                .lock()
+                .expect("the job table is never poisoned")
+                .get(&record.id)
+                .map(|r| r.control.clone())
         })
+        .flatten();
+    control.ok_or_else(|| {
+        ApiError::conflict(format!(
+            "job {} is {}, not running on this server ({})",
+            record.id,
+            latest.name(),
+            state.server_id
+        ))
+    })
 }
 
 pub(crate) async fn cancel(
@@ -457,7 +466,7 @@ pub(crate) async fn cancel(
 /// Cancels a job this server runs: recorded first, so that `cancelled` follows
 /// `cancelling`.
 pub(crate) async fn cancel_job(state: &State, record: &JobRecord) -> Result<(), ApiError> {
-    let control = control_of(state, record)?;
+    let control = control_of(state, record).await?;
     runner::record_cancelling(&state.store, record.id)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -471,7 +480,7 @@ pub(crate) async fn pause(
     UrlPath(id): UrlPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let record = owned(&state, &project, &id).await?;
-    control_of(&state, &record)?.pause.cancel();
+    control_of(&state, &record).await?.pause.cancel();
     Ok(StatusCode::ACCEPTED)
 }
 
