@@ -11,8 +11,11 @@ mod strategies;
 
 use std::time::Duration;
 
-/// Fails a test that would otherwise hang.
+/// Fails a test that would otherwise hang. `limit` is what the test expects; at least 10 s
+/// are allowed, since a loaded CI host (printing the backtraces of deliberate panics, say)
+/// can stall for seconds, and this catches deadlocks, not slowness.
 async fn within<F: Future>(limit: Duration, fut: F) -> F::Output {
+    let limit = limit.max(Duration::from_secs(10));
     match tokio::time::timeout(limit, fut).await {
         Ok(out) => out,
         Err(_) => panic!("still going after {limit:?}: deadlock?"),
