@@ -260,9 +260,6 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
         JobOutcome::Cancelled => eprintln!("job {id} cancelled"),
         JobOutcome::Completed => {}
     }
-    if let Some(cloud) = cloud {
-        cloud.finish(&outcome, &status, code).await?;
-    }
     if let Some(path) = &args.summary_json {
         let summary = RunSummary {
             schema: SUMMARY_SCHEMA.into(),
@@ -280,6 +277,10 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
             final_reports: status.final_reports.clone(),
         };
         write_json(path, &summary)?;
+    }
+    // Last: the local summary is written whatever the server does.
+    if let Some(cloud) = cloud {
+        cloud.finish(&outcome, &status, code).await?;
     }
     Ok(code)
 }
