@@ -175,6 +175,11 @@ fn cloud_run(file: &Path, conn: &ConnArgs, summary_json: Option<&Path>) -> Resul
     let server = client.config().server.clone();
     let runtime = runtime()?;
     runtime.block_on(async {
+        // As k6 does: the server checks the options before the run is created.
+        client
+            .validate_options(job.extended.clone())
+            .await
+            .map_err(failed)?;
         let created = client.submit(&text, None).await.map_err(failed)?;
         let id = created.job_id;
         println!(
