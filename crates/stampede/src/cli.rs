@@ -241,7 +241,7 @@ pub(crate) enum TokenCommand {
     },
 }
 
-/// How to load; shared by `quick` and `demo`.
+/// How to load, for `quick`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct LoadArgs {
     /// Open model: requests per second.
@@ -310,8 +310,21 @@ pub(crate) struct QuickArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    #[command(flatten)]
-    pub(crate) load: LoadArgs,
+    /// Requests per second.
+    #[arg(long, default_value_t = 1000.0)]
+    pub(crate) rate: f64,
+    /// How long to send (10s, 1m30s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) duration: std::time::Duration,
+    /// Keep the demo job and its events in this store: sqlite://PATH or postgres://...
+    #[arg(long, default_value = "sqlite://stampede.db", value_name = "URL")]
+    pub(crate) store: String,
+    /// Write the summary as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) summary_json: Option<PathBuf>,
+    /// Do not print progress every second.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! `run`, `validate` and `schema`: a job descriptor through the job runner, with a store,
+//! `run`, `demo`, `validate` and `schema`: a job descriptor through the job runner, with a store,
 //! signals (pause with a store, cancel without), the summary, reports and the exit code.
 
 use std::path::Path;
@@ -13,7 +13,7 @@ use stampede_store::EventStore;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Failed;
-use crate::cli::{RunArgs, ValidateArgs};
+use crate::cli::{ConnArgs, DemoArgs, RunArgs, ValidateArgs};
 use crate::out_cloud::{self, CloudOut};
 use crate::progress::Lines;
 
@@ -152,21 +152,77 @@ async fn cancel(control: &JobControl, store: &Arc<dyn EventStore>, id: u64) {
 }
 
 pub(crate) fn run(args: RunArgs) -> Result<Code, Failed> {
+    block_on_local(run_async(args, None))
+}
+
+fn block_on_local(
+    future: impl std::future::Future<Output = Result<Code, Failed>>,
+) -> Result<Code, Failed> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failed::other(format!("cannot start the runtime: {e}")))?;
     let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, run_async(args))
+    local.block_on(&runtime, future)
 }
 
-async fn run_async(args: RunArgs) -> Result<Code, Failed> {
+/// The job `demo` runs against the built-in server at `url`: a check, then the load.
+fn demo_descriptor(url: &str, args: &DemoArgs) -> String {
+    format!(
+        r#"name: demo
+tests:
+  - name: demo
+    steps:
+      - name: up
+        http: {{ url: "{url}/status/200" }}
+      - name: load
+        load:
+          url: "{url}/"
+          rate: {rate}
+          duration: {duration}ms
+          thresholds:
+            latency: ["p(99)<100"]
+            errors: ["rate<0.01"]
+"#,
+        rate = args.rate,
+        duration = args.duration.as_millis(),
+    )
+}
+
+/// `demo`: the built-in server on a free loopback port and a job against it, run by the job
+/// runner with its events in a store (a SQLite file by default), as `run` would.
+pub(crate) fn demo(args: DemoArgs) -> Result<Code, Failed> {
+    let server = stampede_sut::Server::start(stampede_sut::Config::default())
+        .map_err(|e| Failed::other(format!("cannot start the built-in server: {e}")))?;
+    eprintln!("built-in server listening on {}", server.url());
+    let text = demo_descriptor(&server.url(), &args);
+    let job = Job::parse(&text, "demo", Path::new("."))
+        .map_err(|e| Failed::config(format!("--rate / --duration: {e}")))?;
+    let run = RunArgs {
+        file: None,
+        store: Some(args.store),
+        resume: None,
+        summary_json: args.summary_json,
+        junit: None,
+        no_progress: args.no_progress,
+        out: None,
+        conn: ConnArgs::default(),
+    };
+    let code = block_on_local(run_async(run, Some((job, text))));
+    server.shutdown();
+    code
+}
+
+/// Runs a job file, a given job (`demo`), or a paused job from the store.
+async fn run_async(args: RunArgs, given: Option<(Job, String)>) -> Result<Code, Failed> {
+    // A given job's server ends with this process: resuming it later would find nothing.
+    let resumable = given.is_none();
     let url = args.store.clone().unwrap_or_else(|| "memory:".to_string());
     let store = stampede_store::open(&url)
         .await
         .map_err(|e| Failed::config(format!("--store {url}: {e}")))?;
-    let (id, mut job, resume) = match (args.resume, &args.file) {
-        (Some(id), _) => {
+    let (id, mut job, resume) = match (args.resume, args.file.as_deref(), given) {
+        (Some(id), _, _) => {
             if args.store.is_none() {
                 return Err(Failed::config(
                     "--resume needs the store the job was paused in: add --store sqlite://PATH or --store postgres://...",
@@ -189,18 +245,21 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
             eprintln!("resuming job {id} ({}) at run {}", job.name, payload.run);
             (id, job, Some(payload))
         }
-        (None, Some(file)) => {
-            let (job, text) = read_job(file)?;
+        (None, file, given) => {
+            let (job, text) = match (given, file) {
+                (Some(given), _) => given,
+                (None, Some(file)) => read_job(file)?,
+                (None, None) => {
+                    return Err(Failed::config(
+                        "give a job file (stampede run FILE) or a job to resume (--store URL --resume ID)",
+                    ));
+                }
+            };
             let requestor = std::env::var("USER").unwrap_or_else(|_| "stampede".into());
             let id = runner::submit(&store, &job, &text, &requestor, "local")
                 .await
                 .map_err(|e| Failed::other(e.to_string()))?;
             (id, job, None)
-        }
-        (None, None) => {
-            return Err(Failed::config(
-                "give a job file (stampede run FILE) or a job to resume (--store URL --resume ID)",
-            ));
         }
     };
     if let Some(path) = &args.junit {
@@ -227,7 +286,7 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
     };
     let control = JobControl::default();
     // Only a job in a store that outlives this process can be resumed.
-    let pausable = !url.starts_with("memory:");
+    let pausable = resumable && !url.starts_with("memory:");
     let signals = watch_signals(&control, &store, id, pausable);
     let server_stop = cloud.as_ref().map(|cloud| {
         let (asked, control, store) = (cloud.stop_asked.clone(), control.clone(), store.clone());
@@ -259,6 +318,9 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
         JobOutcome::Failed(why) => eprintln!("error: {why}"),
         JobOutcome::Cancelled => eprintln!("job {id} cancelled"),
         JobOutcome::Completed => {}
+    }
+    if !url.starts_with("memory:") {
+        eprintln!("job {id} and its events are kept in {url}");
     }
     if let Some(path) = &args.summary_json {
         let summary = RunSummary {

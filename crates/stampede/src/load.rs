@@ -1,4 +1,4 @@
-//! `quick` and `demo`: build load settings, run them with progress and Ctrl-C
+//! `quick`: build load settings, run them with progress and Ctrl-C
 //! handling, print the summary, write the JSON, pick the exit code.
 
 use std::path::Path;
@@ -9,7 +9,7 @@ use stampede_job::{LoadSettings, LoadStep, RunControl, run_load};
 use stampede_metrics::Threshold;
 
 use crate::Failed;
-use crate::cli::{DemoArgs, LoadArgs, QuickArgs};
+use crate::cli::{LoadArgs, QuickArgs};
 use crate::job::write_json;
 use crate::progress::Lines;
 
@@ -18,28 +18,6 @@ pub(crate) fn quick(args: QuickArgs) -> Result<Code, Failed> {
     let summary = block_on(one_step(&settings, !args.load.no_progress))?;
     print!("{}", stampede_report::render(&args.url, &summary));
     finish_single(&summary, args.load.summary_json.as_deref())
-}
-
-pub(crate) fn demo(args: DemoArgs) -> Result<Code, Failed> {
-    let server = stampede_sut::Server::start(stampede_sut::Config::default())
-        .map_err(|e| Failed::other(format!("cannot start the built-in server: {e}")))?;
-    let url = format!("{}/", server.url());
-    let mut load = args.load;
-    if load.rate.is_none() && load.vus.is_none() {
-        load.rate = Some(1000.0);
-    }
-    if load.thresholds.is_empty() {
-        load.thresholds = vec!["latency: p(99)<100".into(), "errors: rate<0.01".into()];
-    }
-    eprintln!("built-in server listening on {url}");
-    let settings = settings_from_flags(&url, &load)?;
-    let summary = block_on(one_step(&settings, !load.no_progress))?;
-    print!(
-        "{}",
-        stampede_report::render(&format!("demo against {url}"), &summary)
-    );
-    server.shutdown();
-    finish_single(&summary, load.summary_json.as_deref())
 }
 
 fn finish_single(summary: &Summary, json: Option<&Path>) -> Result<Code, Failed> {

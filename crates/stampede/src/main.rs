@@ -76,7 +76,7 @@ fn main() -> ExitCode {
     let outcome = match args.command {
         cli::Command::Sut(args) => sut::run(args),
         cli::Command::Quick(args) => load::quick(args),
-        cli::Command::Demo(args) => load::demo(args),
+        cli::Command::Demo(args) => job::demo(args),
         cli::Command::Run(args) => job::run(args),
         cli::Command::Validate(args) => job::validate(args),
         cli::Command::Schema => job::schema(),

@@ -130,6 +130,49 @@ fn quick_open_model_writes_the_documented_summary() {
     assert!(text(&out).contains("PASSED"));
 }
 
+/// README's quick start: `demo` runs a job against the built-in server, through the job
+/// runner, with its events in a SQLite file.
+#[test]
+fn demo_runs_a_job_against_the_built_in_server_and_keeps_it_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("s.json");
+    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let out = stampede(&[
+        "demo",
+        "--rate",
+        "200",
+        "--duration",
+        "1s",
+        "--no-progress",
+        "--store",
+        &store,
+        "--summary-json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary(&json);
+    assert_eq!(s["status"], "passed", "{s}");
+    assert_eq!(s["state"], "completed", "{s}");
+    let load = &s["steps"][0];
+    assert_eq!(load["name"], "demo/load", "{s}");
+    let sent = load["requests"]["total"].as_u64().unwrap();
+    assert!((150..=200).contains(&sent), "1 s at 200/s: {sent}");
+    assert_eq!(load["requests"]["failed"], 0, "{s}");
+    assert!(
+        text(&out).contains(&format!("job 1 and its events are kept in {store}")),
+        "{}",
+        text(&out)
+    );
+    // The job is in the file: resuming it says it already completed.
+    let again = stampede(&["run", "--store", &store, "--resume", "1"]);
+    assert_eq!(again.status.code(), Some(104), "{}", text(&again));
+    assert!(
+        text(&again).contains("job 1 is completed, not paused"),
+        "{}",
+        text(&again)
+    );
+}
+
 #[test]
 fn crossed_thresholds_exit_99_and_the_closed_model_has_no_target() {
     let sut = Sut::start(&[]);
