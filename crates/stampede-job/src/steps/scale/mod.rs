@@ -1,0 +1,167 @@
+//! The `scale` step: coder's scale-test harness driven by a declared lifecycle.
+//!
+//! On one target (the system under test) the step compiles the config into a [`Plan`]
+//! (`runner.rs`), runs the setup phases once, opens each update stream once and fans it
+//! out per runner with a [`Dispatcher`] (`streams.rs`), registers `runners` [`Runner`]s
+//! with a [`Harness`] and runs them, then cleans up the runs that started. The results
+//! (`report.rs`) are written as one `ScaleResults` event; a run that failed fails the
+//! target with a message naming the failures.
+//!
+//! The runs are tasks on the job's runtime: a runner spends its time waiting on sockets,
+//! so one thread carries a thousand of them.
+//!
+//! [`Dispatcher`]: stampede_scale::Dispatcher
+
+mod client;
+pub(crate) mod config;
+mod jsonpath;
+mod report;
+mod runner;
+mod streams;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stampede_api::job::events;
+use stampede_scale::{Barrier, Ctx, Harness, HarnessError, RunCtx, Strategy};
+
+pub use config::ScaleConfig;
+pub(crate) use report::junit_cases;
+pub use report::{ScaleStepResults, scale_results};
+
+use super::{StepCtx, StepOutcome};
+use runner::{Holdings, Plan, Runner, RunnerState, run_steps};
+
+/// Coder's `--job-timeout`.
+const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// How many failed runs the target's error names.
+const NAMED_FAILURES: usize = 3;
+
+/// Runs the scale step on one target. A job cancel stops the runs (each fails with
+/// `context canceled`); a pause lets the step finish.
+pub(crate) async fn run_in_job(
+    config: &ScaleConfig,
+    ctx: &StepCtx<'_>,
+) -> Result<StepOutcome, String> {
+    let problems = config.problems("scale");
+    if let Some(first) = problems.first() {
+        return Ok(StepOutcome::Failed(format!(
+            "{}: {}",
+            first.path, first.message
+        )));
+    }
+    let plan = match Plan::compile(config, ctx.target) {
+        Ok(plan) => Arc::new(plan),
+        Err(e) => return Ok(StepOutcome::Failed(e)),
+    };
+    let test_name = config
+        .test_name
+        .clone()
+        .unwrap_or_else(|| ctx.label.to_owned());
+    let root = Ctx::new(ctx.cancel.child_token());
+
+    // Setup: once, before any runner; its saves are every runner's starting values.
+    let setup = Arc::new(Mutex::new(RunnerState::default()));
+    let setup_ctx = RunCtx::new(root.clone(), &test_name, "setup", Default::default());
+    if let Err(e) = run_steps(
+        &plan,
+        &plan.setup,
+        &setup,
+        &setup_ctx,
+        &mut Holdings::default(),
+    )
+    .await
+    {
+        return Ok(StepOutcome::Failed(format!("setup: {e}")));
+    }
+    let setup_saved = setup.lock().map(|s| s.saved.clone()).unwrap_or_default();
+    let starting: Vec<BTreeMap<String, String>> = (0..config.runners)
+        .map(|i| {
+            let mut saved = setup_saved.clone();
+            saved.insert("id".into(), i.to_string());
+            saved.insert("index".into(), i.to_string());
+            saved
+        })
+        .collect();
+
+    let streams_ctx = root.child();
+    let mut streams =
+        match streams::open(config, &plan, &setup_saved, &starting, &streams_ctx).await {
+            Ok(streams) => streams,
+            Err(e) => return Ok(StepOutcome::Failed(e)),
+        };
+
+    let barriers: Vec<(String, Barrier)> = plan
+        .barriers()
+        .into_iter()
+        .map(|name| (name, Barrier::new(starting.len())))
+        .collect();
+    let mut run_strategy = Strategy::from_concurrency(config.concurrency);
+    if config.shuffle {
+        run_strategy = run_strategy.shuffled(config.seed);
+    }
+    let run_strategy = run_strategy.with_timeout(config.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT));
+    let cleanup_strategy = Strategy::from_concurrency(config.cleanup_concurrency.unwrap_or(1));
+    let mut harness = Harness::new(run_strategy, cleanup_strategy);
+    let mut states = Vec::with_capacity(starting.len());
+    for (i, saved) in starting.into_iter().enumerate() {
+        let id = i.to_string();
+        let holdings = Holdings {
+            updates: match streams.subscribe(i) {
+                Ok(updates) => updates,
+                Err(e) => return Ok(StepOutcome::Failed(e)),
+            },
+            places: barriers
+                .iter()
+                .map(|(name, barrier)| (name.clone(), barrier.participant()))
+                .collect(),
+        };
+        let state = Arc::new(Mutex::new(RunnerState {
+            saved,
+            ..RunnerState::default()
+        }));
+        states.push(state.clone());
+        let runner = Runner {
+            plan: plan.clone(),
+            state,
+            holdings: Mutex::new(Some(holdings)),
+        };
+        harness
+            .add_cleanable_run(&test_name, &id, runner)
+            .map_err(|e| format!("scale step {:?}: {e}", ctx.label))?;
+    }
+    drop(barriers);
+
+    harness
+        .run(&root)
+        .await
+        .map_err(|e| format!("scale step {:?}: {e}", ctx.label))?;
+    streams.close(&streams_ctx).await;
+    let results = harness
+        .results()
+        .map_err(|e| format!("scale step {:?}: {e}", ctx.label))?;
+
+    let mut cleanup_errors = Vec::new();
+    if !config.no_cleanup && !config.cleanup.is_empty() {
+        match harness.cleanup(&root).await {
+            Ok(()) => {}
+            Err(HarnessError::Cleanup(errors)) => {
+                for error in errors {
+                    let id = format!("{test_name}/{}", error.index);
+                    cleanup_errors.push(format!("{id}: {}", error.failure));
+                }
+            }
+            Err(e) => cleanup_errors.push(e.to_string()),
+        }
+    }
+
+    let payload = report::payload(config, &plan, &test_name, &results, &states, cleanup_errors);
+    let value = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
+    ctx.emitter.emit(events::SCALE_RESULTS, Some(value)).await?;
+    Ok(match report::failure(&payload, NAMED_FAILURES) {
+        Some(message) => StepOutcome::Failed(message),
+        None => StepOutcome::passed(),
+    })
+}

@@ -1,0 +1,232 @@
+//! The `scale` step end to end: the real `stampede` binary runs coder's autostart scale
+//! test (`examples/autostart-fast.yaml`) against the workspace service of a real
+//! `stampede sut`. Timing tests (`scale_waves_*`) run alone (see .config/nextest.toml).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{BIN, Sut, run_job_in, stampede, text};
+
+const FAST: &str = include_str!("../../../../examples/autostart-fast.yaml");
+
+/// The fast autostart example pointed at `sut` with `runners` runners.
+fn autostart(sut: &Sut, runners: usize) -> String {
+    let yaml = FAST.replace("http://127.0.0.1:8080", &sut.url);
+    assert!(yaml.contains("runners: 8"), "the example sets runners: 8");
+    yaml.replace("runners: 8", &format!("runners: {runners}"))
+}
+
+fn workspace_sut(provisioners: usize, build_time: &str) -> Sut {
+    Sut::start(&[
+        "--ws-provisioners",
+        &provisioners.to_string(),
+        "--ws-build-time",
+        build_time,
+    ])
+}
+
+/// The payload of the one `ScaleResults` event in a run's summary.
+fn scale_results(summary: &Value) -> Value {
+    let events = &summary["runs"][0]["tests"][0]["steps"][0]["targets"][0]["events"];
+    let found: Vec<&Value> = events
+        .as_array()
+        .expect("the step's events")
+        .iter()
+        .filter(|e| e["name"] == "ScaleResults")
+        .collect();
+    assert_eq!(found.len(), 1, "one ScaleResults event: {events}");
+    found[0]["payload"].clone()
+}
+
+/// Runs `yaml` with a JUnit report; returns the output, the summary and the JUnit XML.
+fn run(yaml: &str) -> (std::process::Output, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let (out, summary) = run_job_in(dir.path(), yaml, &["--junit", junit.to_str().unwrap()]);
+    let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+    (out, summary, xml)
+}
+
+#[test]
+fn scale_fast_autostart_passes_and_prints_coders_latency_report() {
+    let sut = workspace_sut(4, "200ms");
+    let (out, summary, xml) = run(&autostart(&sut, 8));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for line in [
+        "Autostart Scale Test Results\n=============================\n\n",
+        "Total Runs:      8\nSuccessful:      8\nFailed:          0\n",
+        "End-to-End Latency (Config → Completion)\n-----------------------------------------\nP50: ",
+        "Trigger to Completion Latency (Scheduled Time → Completion)\n",
+    ] {
+        assert!(all.contains(line), "missing {line:?} in:\n{all}");
+    }
+    let results = scale_results(&summary);
+    assert_eq!(results["total_runs"], 8);
+    assert_eq!(results["successful_runs"], 8);
+    let runs = results["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 8);
+    for run in runs {
+        assert!(run.get("error").is_none(), "{run}");
+        let e2e = run["latencies_ms"]["end_to_end_latency"].as_f64().unwrap();
+        let trigger = run["latencies_ms"]["trigger_to_completion"]
+            .as_f64()
+            .unwrap();
+        // Configured up to 3 s before the trigger; built within two waves of 200 ms.
+        assert!(
+            e2e > trigger && trigger > 150.0 && trigger < 1000.0,
+            "{run}"
+        );
+    }
+    assert_eq!(runs[3]["name"], "scaletest-3");
+    // JUnit: one testcase per run besides the step's own.
+    let report = quick_junit::Report::deserialize_from_str(&xml).expect("JUnit XML");
+    let cases: Vec<String> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| s.test_cases.iter().map(|c| c.name.to_string()))
+        .collect();
+    for id in 0..8 {
+        assert!(cases.contains(&format!("autostart/{id}")), "{cases:?}");
+    }
+}
+
+/// `POST /ws/admin/close-streams`; how many streams it closed.
+fn close_streams(url: &str) -> u64 {
+    let addr = url.trim_start_matches("http://");
+    let mut tcp = TcpStream::connect(addr).expect("connect to the sut");
+    write!(
+        tcp,
+        "POST /ws/admin/close-streams HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    let json: Value = serde_json::from_str(body.trim()).unwrap_or(Value::Null);
+    json["closed"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn scale_stream_dropped_mid_run_fails_waiting_runners_promptly() {
+    // Builds take a minute: every runner is still waiting for its first build when the
+    // stream ends.
+    let sut = workspace_sut(1, "60s");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job.yaml");
+    std::fs::write(&file, autostart(&sut, 4)).unwrap();
+    let child = Command::new(BIN)
+        .args(["run", file.to_str().unwrap(), "--no-progress"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let the runners reach their wait (their builds take a minute), then end the stream.
+    std::thread::sleep(Duration::from_secs(1));
+    let start = Instant::now();
+    while close_streams(&sut.url) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the step never opened its stream"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let closed_at = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let took = closed_at.elapsed();
+    let all = text(&out);
+    assert!(
+        took < Duration::from_secs(15),
+        "took {took:?} after the stream closed:\n{all}"
+    );
+    assert_eq!(out.status.code(), Some(97), "{all}");
+    assert!(all.contains("Failed:          4"), "{all}");
+    assert!(
+        all.contains("- scaletest-0 (0): phase 4 (wait initial build): update stream closed"),
+        "{all}"
+    );
+    assert!(all.contains("4 of 4 runs failed"), "{all}");
+}
+
+#[test]
+fn scale_validate_refuses_bad_lifecycles_with_their_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        r#"name: bad
+tests:
+  - name: t
+    steps:
+      - name: herd
+        scale:
+          runners: 2
+          phases:
+            - http: { url: "{{ target.url }}/{{ saved.nope }}" }
+            - wait: { stream: missing, until: { "$.status": ok } }
+            - mark: { name: start }
+          cleanup:
+            - barrier: again
+          latencies:
+            - { name: l, from: start, to: finish }
+"#,
+    )
+    .unwrap();
+    let out = stampede(&["validate", file.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(104), "{all}");
+    for expected in [
+        "tests[0].steps[0].scale.phases[0].http.url: saved value \"nope\" is not saved by any earlier phase",
+        "tests[0].steps[0].scale.phases[1].wait.stream: no stream is named \"missing\"",
+        "tests[0].steps[0].scale.cleanup[0].barrier: a cleanup cannot wait at a barrier",
+        "tests[0].steps[0].scale.latencies[0].to: no phase marks \"finish\"",
+    ] {
+        assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+    }
+    assert!(all.contains("(line 9, column"), "{all}");
+}
+
+/// The `p` percentile of the trigger-to-completion latencies of `n` builds queued at once
+/// on `p_pool` provisioners taking `b` each: the k-th finishes `(floor(k / P) + 1) · B`
+/// after the trigger; coder's rule picks `sorted[floor((n - 1) · p)]`.
+fn expected_ms(n: usize, pool: usize, b_ms: f64, p: f64) -> f64 {
+    let k = ((n - 1) as f64 * p) as usize;
+    ((k / pool) + 1) as f64 * b_ms
+}
+
+fn check_waves(n: usize, pool: usize, b_ms: u64) {
+    let sut = workspace_sut(pool, &format!("{b_ms}ms"));
+    let (out, summary, _) = run(&autostart(&sut, n));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let results = scale_results(&summary);
+    let latency = results["latencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["key"] == "trigger_to_completion")
+        .unwrap()
+        .clone();
+    assert_eq!(latency["count"], n);
+    for (key, p) in [("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)] {
+        let want = expected_ms(n, pool, b_ms as f64, p);
+        let got = latency[key].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= want * 0.10,
+            "N={n} P={pool} B={b_ms}ms: {key} {got:.1} ms, waves of P every B say {want} ms"
+        );
+    }
+}
+
+#[test]
+fn scale_waves_12_runners_4_provisioners_600ms() {
+    check_waves(12, 4, 600);
+}
+
+#[test]
+fn scale_waves_20_runners_5_provisioners_400ms() {
+    check_waves(20, 5, 400);
+}
