@@ -95,6 +95,46 @@ fn scale_fast_autostart_passes_and_prints_coders_latency_report() {
     }
 }
 
+#[test]
+fn scale_runners_failing_before_the_barrier_release_it() {
+    // One build in five fails (seeded): some runners fail before the barrier, and the
+    // others must still go through it and finish.
+    let sut = Sut::start(&[
+        "--ws-provisioners",
+        "4",
+        "--ws-build-time",
+        "100ms",
+        "--ws-failure-rate",
+        "0.2",
+        "--ws-seed",
+        "7",
+    ]);
+    let (out, summary, _) = run(&autostart(&sut, 10));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(97), "{all}");
+    let results = scale_results(&summary);
+    let (pass, fail) = (
+        results["successful_runs"].as_u64().unwrap(),
+        results["failed_runs"].as_u64().unwrap(),
+    );
+    assert_eq!(pass + fail, 10, "{results}");
+    assert!(pass >= 1, "nobody went through the barrier: {all}");
+    let before_barrier = results["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let phase = r["phase"].as_str().unwrap_or("");
+            phase.starts_with("phase 4 ") || phase.starts_with("phase 6 ")
+        })
+        .count();
+    assert!(
+        before_barrier >= 1,
+        "no runner failed before the barrier: {all}"
+    );
+    assert!(all.contains("build failed (update: {"), "{all}");
+}
+
 /// `POST /ws/admin/close-streams`; how many streams it closed.
 fn close_streams(url: &str) -> u64 {
     let addr = url.trim_start_matches("http://");
