@@ -138,7 +138,7 @@ pub(crate) async fn run_in_job(
         .run(&root)
         .await
         .map_err(|e| format!("scale step {:?}: {e}", ctx.label))?;
-    streams.close(&streams_ctx).await;
+    streams.close().await;
     let results = harness
         .results()
         .map_err(|e| format!("scale step {:?}: {e}", ctx.label))?;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 use stampede_scale::{Ctx, DEFAULT_CAPACITY, Dispatcher, Format, Updates, decoded};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::client::Call;
 use super::config::{ScaleConfig, StreamFormat};
@@ -15,9 +16,11 @@ use super::jsonpath::{self, JsonPath};
 use super::runner::Plan;
 use crate::template::Template;
 
-/// The open streams of one step.
+/// The open streams of one step; dropping them ends them.
 pub(crate) struct Streams {
     open: Vec<Open>,
+    /// Cancels the dispatchers (the token of the context they were opened with).
+    stop: CancellationToken,
 }
 
 struct Open {
@@ -43,7 +46,11 @@ pub(crate) async fn open(
     starting: &[BTreeMap<String, String>],
     ctx: &Ctx,
 ) -> Result<Streams, String> {
-    let mut open = Vec::new();
+    // Built first, so that a stream failing to open ends those opened before it.
+    let mut streams = Streams {
+        open: Vec::new(),
+        stop: ctx.token().clone(),
+    };
     for (name, spec) in &config.streams {
         let at = |e: String| format!("stream {name:?}: {e}");
         let mut keys = Vec::with_capacity(starting.len());
@@ -80,14 +87,14 @@ pub(crate) async fn open(
         let task = dispatcher
             .start(ctx.clone(), source, key_of)
             .map_err(|e| at(e.to_string()))?;
-        open.push(Open {
+        streams.open.push(Open {
             name: name.clone(),
             dispatcher,
             keys,
             task,
         });
     }
-    Ok(Streams { open })
+    Ok(streams)
 }
 
 impl Streams {
@@ -108,12 +115,17 @@ impl Streams {
             .collect()
     }
 
-    /// Ends every stream (`ctx` is the one they were opened with) and waits for their
-    /// dispatchers to stop.
-    pub(crate) async fn close(self, ctx: &Ctx) {
-        ctx.token().cancel();
-        for stream in self.open {
+    /// Ends every stream and waits for its dispatcher to stop.
+    pub(crate) async fn close(mut self) {
+        self.stop.cancel();
+        for stream in std::mem::take(&mut self.open) {
             let _ = stream.task.await;
         }
+    }
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
 }
