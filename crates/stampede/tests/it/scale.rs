@@ -135,6 +135,54 @@ fn scale_runners_failing_before_the_barrier_release_it() {
     assert!(all.contains("build failed (update: {"), "{all}");
 }
 
+#[test]
+fn scale_poll_waits_until_the_answer_holds_and_saves_from_it() {
+    let sut = workspace_sut(2, "300ms");
+    let yaml = format!(
+        r#"name: poll
+tests:
+  - name: t
+    targets: {{ list: [{{ id: sut, host: 127.0.0.1, url: "{url}" }}] }}
+    steps:
+      - name: herd
+        scale:
+          runners: 3
+          phase_timeout: 20s
+          setup:
+            - http: {{ method: POST, url: "{{{{ target.url }}}}/ws/users", json: {{ name: o, password: p }}, status: [201] }}
+            - http: {{ method: POST, url: "{{{{ target.url }}}}/ws/login", json: {{ name: o, password: p }}, save: {{ token: "$.token" }} }}
+          phases:
+            - mark: {{ name: asked }}
+            - http:
+                method: POST
+                url: "{{{{ target.url }}}}/ws/workspaces"
+                headers: {{ Authorization: "Bearer {{{{ saved.token }}}}" }}
+                json: {{ name: "w-{{{{ saved.id }}}}" }}
+                status: [201]
+            - name: built
+              wait:
+                poll: {{ url: "{{{{ target.url }}}}/ws/workspaces/w-{{{{ saved.id }}}}", headers: {{ Authorization: "Bearer {{{{ saved.token }}}}" }} }}
+                interval: 50ms
+                until: {{ "$.latest_build.status": succeeded }}
+                fail_if: [{{ when: {{ "$.latest_build.status": {{ in: [failed, canceled] }} }}, error: "build failed" }}]
+                save: {{ build: "$.latest_build.build_number" }}
+            - http: {{ url: "{{{{ target.url }}}}/bytes/{{{{ saved.build }}}}" }}
+            - mark: {{ name: ready }}
+          latencies: [{{ name: ready, from: asked, to: ready }}]
+"#,
+        url = sut.url
+    );
+    let (out, summary, _) = run(&yaml);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let results = scale_results(&summary);
+    assert_eq!(results["successful_runs"], 3, "{all}");
+    // Polled until built: a build takes 300 ms; the saved build number made the next URL.
+    let ready = &results["latencies"][0];
+    assert_eq!(ready["count"], 3, "{results}");
+    assert!(ready["p50_ms"].as_f64().unwrap() >= 300.0, "{results}");
+}
+
 /// `POST /ws/admin/close-streams`; how many streams it closed.
 fn close_streams(url: &str) -> u64 {
     let addr = url.trim_start_matches("http://");
