@@ -100,6 +100,16 @@ PY
 )
 
 per_rss=$(( (rssn - rss1) / (RUNNERS - 1) ))
+# Waves of P every B: the k-th of N builds queued at once ends (floor(k / P) + 1) * B after
+# the trigger; coder's percentile is sorted[floor((N - 1) * p)].
+waves=$(python3 - "$RUNNERS" "$PROVISIONERS" "$BUILD_TIME" <<'PY'
+import sys
+n, pool, b = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+b_ms = float(b[:-2]) if b.endswith("ms") else float(b[:-1]) * 1000
+print(", ".join("p%d %.3fs" % (p, ((int((n - 1) * p / 100) // pool) + 1) * b_ms / 1000)
+                for p in (50, 95, 99)))
+PY
+)
 per_cpu=$(python3 -c "print('%.2f' % (($cpun - $cpu1) * 1000 / ($RUNNERS - 1)))")
 {
     echo "# Scale step: $RUNNERS runners through the fast autostart test, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -122,6 +132,8 @@ per_cpu=$(python3 -c "print('%.2f' % (($cpun - $cpu1) * 1000 / ($RUNNERS - 1)))"
     echo "\"update stream closed\": $dclosed; the process exited ${dtook} s after the stream closed (exit $code)."
     echo
     echo "## Report of the $RUNNERS-runner run"
+    echo
+    echo "Trigger to completion by the queueing arithmetic (waves of $PROVISIONERS every $BUILD_TIME): $waves."
     echo
     echo '```'
     cat "$WORK/report.txt"
