@@ -183,6 +183,62 @@ tests:
     assert!(ready["p50_ms"].as_f64().unwrap() >= 300.0, "{results}");
 }
 
+#[test]
+fn scale_phase_timeouts_fail_the_phase_and_name_it() {
+    let sut = workspace_sut(1, "100ms");
+    let yaml = format!(
+        r#"name: slow
+tests:
+  - name: t
+    targets: {{ list: [{{ id: sut, host: 127.0.0.1, url: "{url}" }}] }}
+    steps:
+      - name: herd
+        scale:
+          runners: 2
+          run_timeout: 1m
+          phase_timeout: 300ms
+          setup:
+            - http: {{ method: POST, url: "{{{{ target.url }}}}/ws/users", json: {{ name: o, password: p }}, status: [201] }}
+            - http: {{ method: POST, url: "{{{{ target.url }}}}/ws/login", json: {{ name: o, password: p }}, save: {{ token: "$.token" }} }}
+          streams:
+            builds: {{ url: "{{{{ target.url }}}}/ws/builds/watch", headers: {{ Authorization: "Bearer {{{{ saved.token }}}}" }}, key: "$.workspace_name", runner_key: "w-{{{{ saved.id }}}}" }}
+          phases:
+            - http: {{ url: "{{{{ target.url }}}}/delay/100" }}
+            - name: never built
+              wait: {{ stream: builds, until: {{ "$.status": succeeded }} }}
+"#,
+        url = sut.url
+    );
+    let start = std::time::Instant::now();
+    let (out, summary, _) = run(&yaml);
+    let all = text(&out);
+    assert!(start.elapsed() < Duration::from_secs(20), "{all}");
+    assert_eq!(out.status.code(), Some(97), "{all}");
+    let results = scale_results(&summary);
+    for run in results["runs"].as_array().unwrap() {
+        assert_eq!(
+            run["error"], "phase 2 (never built): context deadline exceeded",
+            "{run}"
+        );
+        let took = run["duration_ms"].as_f64().unwrap();
+        assert!((350.0..5000.0).contains(&took), "{run}");
+    }
+}
+
+#[test]
+fn scale_schema_documents_the_step_and_its_phases() {
+    let out = stampede(&["schema"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let schema = String::from_utf8_lossy(&out.stdout);
+    for doc in [
+        "N runners through a lifecycle of phases (coder's scale-test harness).",
+        "Wait until every runner of the step arrived at the barrier of this name",
+        "Each runner's key, a template, e.g. `scaletest-{{ saved.id }}`",
+    ] {
+        assert!(schema.contains(doc), "the schema lacks {doc:?}");
+    }
+}
+
 /// `POST /ws/admin/close-streams`; how many streams it closed.
 fn close_streams(url: &str) -> u64 {
     let addr = url.trim_start_matches("http://");
