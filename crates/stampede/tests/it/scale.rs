@@ -42,21 +42,22 @@ fn scale_results(summary: &Value) -> Value {
     found[0]["payload"].clone()
 }
 
-/// Runs `yaml` with a JUnit report; returns the output, the summary and the JUnit XML.
-fn run(yaml: &str) -> (std::process::Output, Value, String) {
+/// Runs `yaml` with a JUnit report and checks its exit code; returns its output, the
+/// `ScaleResults` payload and the JUnit XML.
+fn run(yaml: &str, code: i32) -> (String, Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let (out, summary) = run_job_in(dir.path(), yaml, &["--junit", junit.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(code), "{all}");
     let xml = std::fs::read_to_string(&junit).unwrap_or_default();
-    (out, summary, xml)
+    (all, scale_results(&summary), xml)
 }
 
 #[test]
 fn scale_fast_autostart_passes_and_prints_coders_latency_report() {
     let sut = workspace_sut(4, "200ms");
-    let (out, summary, xml) = run(&autostart(&sut, 8));
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{all}");
+    let (all, results, xml) = run(&autostart(&sut, 8), 0);
     for line in [
         "Autostart Scale Test Results\n=============================\n\n",
         "Total Runs:      8\nSuccessful:      8\nFailed:          0\n",
@@ -65,7 +66,6 @@ fn scale_fast_autostart_passes_and_prints_coders_latency_report() {
     ] {
         assert!(all.contains(line), "missing {line:?} in:\n{all}");
     }
-    let results = scale_results(&summary);
     assert_eq!(results["total_runs"], 8);
     assert_eq!(results["successful_runs"], 8);
     let runs = results["runs"].as_array().unwrap();
@@ -109,10 +109,7 @@ fn scale_runners_failing_before_the_barrier_release_it() {
         "--ws-seed",
         "7",
     ]);
-    let (out, summary, _) = run(&autostart(&sut, 10));
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(97), "{all}");
-    let results = scale_results(&summary);
+    let (all, results, _) = run(&autostart(&sut, 10), 97);
     let (pass, fail) = (
         results["successful_runs"].as_u64().unwrap(),
         results["failed_runs"].as_u64().unwrap(),
@@ -135,47 +132,53 @@ fn scale_runners_failing_before_the_barrier_release_it() {
     assert!(all.contains("build failed (update: {"), "{all}");
 }
 
-#[test]
-fn scale_poll_waits_until_the_answer_holds_and_saves_from_it() {
-    let sut = workspace_sut(2, "300ms");
-    let yaml = format!(
-        r#"name: poll
+/// A job with one scale step on `sut` whose setup logs an owner in (`saved.token`);
+/// `rest` is the rest of the step's config, indented by 10 spaces.
+fn owner_job(sut: &Sut, rest: &str) -> String {
+    format!(
+        r#"name: scale
 tests:
   - name: t
     targets: {{ list: [{{ id: sut, host: 127.0.0.1, url: "{url}" }}] }}
     steps:
       - name: herd
         scale:
-          runners: 3
-          phase_timeout: 20s
           setup:
             - http: {{ method: POST, url: "{{{{ target.url }}}}/ws/users", json: {{ name: o, password: p }}, status: [201] }}
             - http: {{ method: POST, url: "{{{{ target.url }}}}/ws/login", json: {{ name: o, password: p }}, save: {{ token: "$.token" }} }}
+{rest}"#,
+        url = sut.url
+    )
+}
+
+#[test]
+fn scale_poll_waits_until_the_answer_holds_and_saves_from_it() {
+    let sut = workspace_sut(2, "300ms");
+    let yaml = owner_job(
+        &sut,
+        r#"          runners: 3
+          phase_timeout: 20s
           phases:
-            - mark: {{ name: asked }}
+            - mark: { name: asked }
             - http:
                 method: POST
-                url: "{{{{ target.url }}}}/ws/workspaces"
-                headers: {{ Authorization: "Bearer {{{{ saved.token }}}}" }}
-                json: {{ name: "w-{{{{ saved.id }}}}" }}
+                url: "{{ target.url }}/ws/workspaces"
+                headers: { Authorization: "Bearer {{ saved.token }}" }
+                json: { name: "w-{{ saved.id }}" }
                 status: [201]
             - name: built
               wait:
-                poll: {{ url: "{{{{ target.url }}}}/ws/workspaces/w-{{{{ saved.id }}}}", headers: {{ Authorization: "Bearer {{{{ saved.token }}}}" }} }}
+                poll: { url: "{{ target.url }}/ws/workspaces/w-{{ saved.id }}", headers: { Authorization: "Bearer {{ saved.token }}" } }
                 interval: 50ms
-                until: {{ "$.latest_build.status": succeeded }}
-                fail_if: [{{ when: {{ "$.latest_build.status": {{ in: [failed, canceled] }} }}, error: "build failed" }}]
-                save: {{ build: "$.latest_build.build_number" }}
-            - http: {{ url: "{{{{ target.url }}}}/bytes/{{{{ saved.build }}}}" }}
-            - mark: {{ name: ready }}
-          latencies: [{{ name: ready, from: asked, to: ready }}]
+                until: { "$.latest_build.status": succeeded }
+                fail_if: [{ when: { "$.latest_build.status": { in: [failed, canceled] } }, error: "build failed" }]
+                save: { build: "$.latest_build.build_number" }
+            - http: { url: "{{ target.url }}/bytes/{{ saved.build }}" }
+            - mark: { name: ready }
+          latencies: [{ name: ready, from: asked, to: ready }]
 "#,
-        url = sut.url
     );
-    let (out, summary, _) = run(&yaml);
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{all}");
-    let results = scale_results(&summary);
+    let (all, results, _) = run(&yaml, 0);
     assert_eq!(results["successful_runs"], 3, "{all}");
     // Polled until built: a build takes 300 ms; the saved build number made the next URL.
     let ready = &results["latencies"][0];
@@ -186,35 +189,22 @@ tests:
 #[test]
 fn scale_phase_timeouts_fail_the_phase_and_name_it() {
     let sut = workspace_sut(1, "100ms");
-    let yaml = format!(
-        r#"name: slow
-tests:
-  - name: t
-    targets: {{ list: [{{ id: sut, host: 127.0.0.1, url: "{url}" }}] }}
-    steps:
-      - name: herd
-        scale:
-          runners: 2
+    let yaml = owner_job(
+        &sut,
+        r#"          runners: 2
           run_timeout: 1m
           phase_timeout: 300ms
-          setup:
-            - http: {{ method: POST, url: "{{{{ target.url }}}}/ws/users", json: {{ name: o, password: p }}, status: [201] }}
-            - http: {{ method: POST, url: "{{{{ target.url }}}}/ws/login", json: {{ name: o, password: p }}, save: {{ token: "$.token" }} }}
           streams:
-            builds: {{ url: "{{{{ target.url }}}}/ws/builds/watch", headers: {{ Authorization: "Bearer {{{{ saved.token }}}}" }}, key: "$.workspace_name", runner_key: "w-{{{{ saved.id }}}}" }}
+            builds: { url: "{{ target.url }}/ws/builds/watch", headers: { Authorization: "Bearer {{ saved.token }}" }, key: "$.workspace_name", runner_key: "w-{{ saved.id }}" }
           phases:
-            - http: {{ url: "{{{{ target.url }}}}/delay/100" }}
+            - http: { url: "{{ target.url }}/delay/100" }
             - name: never built
-              wait: {{ stream: builds, until: {{ "$.status": succeeded }} }}
+              wait: { stream: builds, until: { "$.status": succeeded } }
 "#,
-        url = sut.url
     );
     let start = std::time::Instant::now();
-    let (out, summary, _) = run(&yaml);
-    let all = text(&out);
+    let (all, results, _) = run(&yaml, 97);
     assert!(start.elapsed() < Duration::from_secs(20), "{all}");
-    assert_eq!(out.status.code(), Some(97), "{all}");
-    let results = scale_results(&summary);
     for run in results["runs"].as_array().unwrap() {
         assert_eq!(
             run["error"], "phase 2 (never built): context deadline exceeded",
@@ -344,9 +334,7 @@ fn expected_ms(n: usize, pool: usize, b_ms: f64, p: f64) -> f64 {
 
 fn check_waves(n: usize, pool: usize, b_ms: u64) {
     let sut = workspace_sut(pool, &format!("{b_ms}ms"));
-    let (out, summary, _) = run(&autostart(&sut, n));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let results = scale_results(&summary);
+    let (_, results, _) = run(&autostart(&sut, n), 0);
     let latency = results["latencies"]
         .as_array()
         .unwrap()
