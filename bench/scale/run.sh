@@ -33,13 +33,14 @@ fi
 BIN="$TARGET/$PROFILE/stampede"
 mkdir -p "$RESULTS_DIR"
 
-# Starts a SUT with "$@" as workspace flags; prints its URL.
+# Starts a SUT with "$@" as workspace flags and sets SUT_URL. Not in a subshell, so that
+# its pid reaches PIDS and the exit trap stops it.
 start_sut() {
     local name=$1; shift
     "$BIN" sut --addr 127.0.0.1:0 "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
     PIDS+=($!)
     for _ in $(seq 100); do grep -q listening "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
-    sed -n 's/^listening on //p' "$WORK/$name.out"
+    SUT_URL=$(sed -n 's/^listening on //p' "$WORK/$name.out")
 }
 
 # The fast example for URL with N runners.
@@ -48,12 +49,12 @@ job() {
         -e "s/delay: 3s/delay: $DELAY/" "$ROOT/examples/autostart-fast.yaml"
 }
 
-# Runs the job for N runners on a fresh SUT under GNU time; prints
-# "pass fail elapsed_s rss_kib cpu_s exit".
+# Runs the job for N runners on a fresh SUT under GNU time; writes
+# "pass fail elapsed_s rss_kib cpu_s exit" to $WORK/measure-N.txt.
 measure() {
-    local n=$1 url
-    url=$(start_sut "sut-$n" --ws-provisioners "$PROVISIONERS" --ws-build-time "$BUILD_TIME")
-    job "$url" "$n" > "$WORK/job-$n.yaml"
+    local n=$1
+    start_sut "sut-$n" --ws-provisioners "$PROVISIONERS" --ws-build-time "$BUILD_TIME"
+    job "$SUT_URL" "$n" > "$WORK/job-$n.yaml"
     local start end code=0
     start=$(date +%s.%N)
     /usr/bin/time -v -o "$WORK/time-$n.txt" "$BIN" run "$WORK/job-$n.yaml" --no-progress \
@@ -73,12 +74,15 @@ print(r["successful_runs"], r["failed_runs"], "%.1f" % (float(sys.argv[4]) - flo
 PY
 }
 
-read -r p1 f1 e1 rss1 cpu1 x1 < <(measure 1)
-read -r pn fn en rssn cpun xn < <(measure "$RUNNERS")
+measure 1 > "$WORK/measure-1.txt"
+measure "$RUNNERS" > "$WORK/measure-$RUNNERS.txt"
+read -r p1 f1 e1 rss1 cpu1 x1 < "$WORK/measure-1.txt"
+read -r pn fn en rssn cpun xn < "$WORK/measure-$RUNNERS.txt"
 sed -n '/Scale Test Results/,/^  [✓✗]/p' "$WORK/run-$RUNNERS.txt" | sed '$d' > "$WORK/report.txt"
 
 # Stream dropped mid-run: builds take a minute, so every runner is waiting when it ends.
-url=$(start_sut drop --ws-provisioners "$PROVISIONERS" --ws-build-time 60s)
+start_sut drop --ws-provisioners "$PROVISIONERS" --ws-build-time 60s
+url=$SUT_URL
 job "$url" "$RUNNERS" > "$WORK/job-drop.yaml"
 "$BIN" run "$WORK/job-drop.yaml" --no-progress --summary-json "$WORK/s-drop.json" \
     > "$WORK/run-drop.txt" 2>&1 &
