@@ -57,7 +57,16 @@ fn run(yaml: &str, code: i32) -> (String, Value, String) {
 #[test]
 fn scale_fast_autostart_passes_and_prints_coders_latency_report() {
     let sut = workspace_sut(4, "200ms");
-    let (all, results, xml) = run(&autostart(&sut, 8), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("coder.json");
+    let yaml = autostart(&sut, 8).replace(
+        "cleanup_concurrency: 0",
+        &format!(
+            "cleanup_concurrency: 0\n          output: [\"json:{}\"]",
+            json.display()
+        ),
+    );
+    let (all, results, xml) = run(&yaml, 0);
     for line in [
         "Autostart Scale Test Results\n=============================\n\n",
         "Total Runs:      8\nSuccessful:      8\nFailed:          0\n",
@@ -83,6 +92,19 @@ fn scale_fast_autostart_passes_and_prints_coders_latency_report() {
         );
     }
     assert_eq!(runs[3]["name"], "scaletest-3");
+    // coder's JSON layout, with the example's latency names.
+    let coder: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(coder["successful_runs"], 8, "{coder}");
+    for key in ["end_to_end_latency", "trigger_to_completion"] {
+        for p in ["p50", "p95", "p99"] {
+            assert!(
+                coder[format!("{key}_{p}_ms")].as_u64().unwrap() > 0,
+                "{coder}"
+            );
+        }
+    }
+    assert_eq!(coder["runs"][3]["workspace_name"], "scaletest-3", "{coder}");
+    assert_eq!(coder["runs"][3]["success"], true, "{coder}");
     // JUnit: one testcase per run besides the step's own.
     let report = quick_junit::Report::deserialize_from_str(&xml).expect("JUnit XML");
     let cases: Vec<String> = report

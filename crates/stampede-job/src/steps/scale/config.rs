@@ -70,6 +70,10 @@ pub struct ScaleConfig {
     /// How the results are titled.
     #[serde(default)]
     pub report: ReportSpec,
+    /// Reports to write besides the `ScaleResults` event, coder's `--output`: `text:PATH`
+    /// (the text report) or `json:PATH` (coder's JSON: `<name>_p50_ms`... per latency).
+    #[serde(default)]
+    pub output: Vec<String>,
 }
 
 /// One phase: a name and exactly one kind.
@@ -392,6 +396,17 @@ impl ScaleConfig {
             let path = format!("{at}.cleanup[{i}]");
             check.phase(phase, &path, Where::Cleanup, self);
         }
+        for (i, output) in self.output.iter().enumerate() {
+            let path = output
+                .strip_prefix("text:")
+                .or_else(|| output.strip_prefix("json:"));
+            if path.is_none_or(str::is_empty) {
+                check.problem(
+                    format!("{at}.output[{i}]"),
+                    format!("{output:?}: write text:PATH or json:PATH"),
+                );
+            }
+        }
         let mut names = BTreeSet::new();
         for (i, latency) in self.latencies.iter().enumerate() {
             let path = format!("{at}.latencies[{i}]");
@@ -692,6 +707,7 @@ latencies:
         check(
             r#"
 runners: 0
+output: ["json:", "xml:x", "text:r.txt"]
 setup:
   - barrier: b
 phases:
@@ -704,6 +720,8 @@ phases:
                 "scale.setup[0].barrier: setup phases run once, before the runners",
                 "scale.phases[0]: say what the phase does with one of: http, wait, barrier, mark",
                 "scale.phases[1]: give one kind of phase, not http and mark",
+                "scale.output[0]: \"json:\": write text:PATH or json:PATH",
+                "scale.output[1]: \"xml:x\": write text:PATH or json:PATH",
             ],
         );
     }

@@ -204,6 +204,18 @@ pub(crate) fn failure(results: &ScaleResults, named: usize) -> Option<String> {
 
 /// Coder's latency report of a recorded payload, plus failed cleanups if any.
 pub(crate) fn text(results: &ScaleResults) -> String {
+    let mut out = latency_results(results).to_text();
+    if !results.cleanup_errors.is_empty() {
+        out.push_str("\nFailed Cleanups\n---------------\n");
+        for error in &results.cleanup_errors {
+            out.push_str(&format!("- {error}\n"));
+        }
+    }
+    out
+}
+
+/// Coder's latency results rebuilt from a recorded payload.
+fn latency_results(results: &ScaleResults) -> LatencyResults {
     let layout = Layout {
         title: results.title.clone(),
         entity: results.entity.clone(),
@@ -227,14 +239,24 @@ pub(crate) fn text(results: &ScaleResults) -> String {
                 .collect(),
         })
         .collect();
-    let mut out = LatencyResults::new(layout, runs).to_text();
-    if !results.cleanup_errors.is_empty() {
-        out.push_str("\nFailed Cleanups\n---------------\n");
-        for error in &results.cleanup_errors {
-            out.push_str(&format!("- {error}\n"));
-        }
+    LatencyResults::new(layout, runs)
+}
+
+/// Writes the reports `outputs` asks for (`text:PATH`, `json:PATH`, coder's `--output`):
+/// coder's text report, or its JSON with the latencies' names (`<name>_p50_ms`, ...).
+pub(crate) fn write_outputs(results: &ScaleResults, outputs: &[String]) -> Result<(), String> {
+    for output in outputs {
+        let (format, path) = output
+            .split_once(':')
+            .ok_or_else(|| format!("output {output:?}: write text:PATH or json:PATH"))?;
+        let content = match format {
+            "text" => text(results),
+            "json" => latency_results(results).to_json_pretty(),
+            _ => return Err(format!("output {output:?}: the formats are text and json")),
+        };
+        std::fs::write(path, content).map_err(|e| format!("cannot write {path}: {e}"))?;
     }
-    out
+    Ok(())
 }
 
 /// A scale step's results on one target, as its `ScaleResults` event recorded them.
