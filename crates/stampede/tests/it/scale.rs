@@ -238,6 +238,31 @@ fn scale_phase_timeouts_fail_the_phase_and_name_it() {
 }
 
 #[test]
+fn scale_a_stream_that_never_answers_fails_the_step_within_a_run_timeout() {
+    let sut = workspace_sut(1, "100ms");
+    let yaml = owner_job(
+        &sut,
+        r#"          runners: 2
+          run_timeout: 1s
+          streams:
+            stuck: { url: "{{ target.url }}/delay/60000", key: "$.k", runner_key: "{{ saved.id }}" }
+          phases:
+            - wait: { stream: stuck, until: { "$.k": x } }
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let start = std::time::Instant::now();
+    let (out, _) = run_job_in(dir.path(), &yaml, &[]);
+    let all = text(&out);
+    assert!(start.elapsed() < Duration::from_secs(15), "{all}");
+    assert_eq!(out.status.code(), Some(97), "{all}");
+    assert!(
+        all.contains("opening the update streams: context deadline exceeded"),
+        "{all}"
+    );
+}
+
+#[test]
 fn scale_schema_documents_the_step_and_its_phases() {
     let out = stampede(&["schema"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -61,10 +61,13 @@ pub(crate) async fn run_in_job(
         .clone()
         .unwrap_or_else(|| ctx.label.to_owned());
     let root = Ctx::new(ctx.cancel.child_token());
+    let run_timeout = config.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT);
+    // The setup and the opening of the streams get one run's time between them.
+    let before_runs = root.with_timeout(run_timeout);
 
     // Setup: once, before any runner; its saves are every runner's starting values.
     let setup = Arc::new(Mutex::new(RunnerState::default()));
-    let setup_ctx = RunCtx::new(root.clone(), &test_name, "setup", Default::default());
+    let setup_ctx = RunCtx::new(before_runs.clone(), &test_name, "setup", Default::default());
     if let Err(e) = run_steps(
         &plan,
         &plan.setup,
@@ -87,11 +90,16 @@ pub(crate) async fn run_in_job(
         .collect();
 
     let streams_ctx = root.child();
-    let mut streams =
-        match streams::open(config, &plan, &setup_saved, &starting, &streams_ctx).await {
-            Ok(streams) => streams,
-            Err(e) => return Ok(StepOutcome::Failed(e)),
-        };
+    let opening = streams::open(config, &plan, &setup_saved, &starting, &streams_ctx);
+    let mut streams = match before_runs.run(opening).await {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(e)) => return Ok(StepOutcome::Failed(e)),
+        Err(stopped) => {
+            return Ok(StepOutcome::Failed(format!(
+                "opening the update streams: {stopped}"
+            )));
+        }
+    };
 
     let barriers: Vec<(String, Barrier)> = plan
         .barriers()
@@ -102,7 +110,7 @@ pub(crate) async fn run_in_job(
     if config.shuffle {
         run_strategy = run_strategy.shuffled(config.seed);
     }
-    let run_strategy = run_strategy.with_timeout(config.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT));
+    let run_strategy = run_strategy.with_timeout(run_timeout);
     let cleanup_strategy = Strategy::from_concurrency(config.cleanup_concurrency.unwrap_or(1));
     let mut harness = Harness::new(run_strategy, cleanup_strategy);
     let mut states = Vec::with_capacity(starting.len());
