@@ -72,6 +72,8 @@ fn scale_fast_autostart_passes_and_prints_coders_latency_report() {
         "Total Runs:      8\nSuccessful:      8\nFailed:          0\n",
         "End-to-End Latency (Config → Completion)\n-----------------------------------------\nP50: ",
         "Trigger to Completion Latency (Scheduled Time → Completion)\n",
+        "autostart/autostart on sut: 8 runners started\n",
+        "autostart/autostart on sut: runs ended, 8 passed, 0 failed in ",
     ] {
         assert!(all.contains(line), "missing {line:?} in:\n{all}");
     }

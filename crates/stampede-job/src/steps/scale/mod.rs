@@ -142,6 +142,12 @@ pub(crate) async fn run_in_job(
     }
     drop(barriers);
 
+    ctx.observer.note(&format!(
+        "{} on {}: {} runners started",
+        ctx.name,
+        ctx.target.id,
+        harness.len()
+    ));
     harness
         .run(&root)
         .await
@@ -151,6 +157,14 @@ pub(crate) async fn run_in_job(
         .results()
         .map_err(|e| format!("scale step {:?}: {e}", ctx.label))?;
 
+    ctx.observer.note(&format!(
+        "{} on {}: runs ended, {} passed, {} failed in {}",
+        ctx.name,
+        ctx.target.id,
+        results.total_pass,
+        results.total_fail,
+        stampede_scale::go_duration(results.elapsed)
+    ));
     let mut cleanup_errors = Vec::new();
     if !config.no_cleanup && !config.cleanup.is_empty() {
         match harness.cleanup(&root).await {
