@@ -31,7 +31,7 @@ pub(crate) use report::junit_cases;
 pub use report::{ScaleStepResults, scale_results};
 
 use super::{StepCtx, StepOutcome};
-use runner::{Holdings, Plan, Runner, RunnerState, run_steps};
+use runner::{Holdings, Plan, Runner, RunnerState, SharedState, run_steps};
 
 /// Coder's `--job-timeout`.
 const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -64,33 +64,12 @@ pub(crate) async fn run_in_job(
     let run_timeout = config.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT);
     // The setup and the opening of the streams get one run's time between them.
     let before_runs = root.with_timeout(run_timeout);
-
-    // Setup: once, before any runner; its saves are every runner's starting values.
-    let setup = Arc::new(Mutex::new(RunnerState::default()));
-    let setup_ctx = RunCtx::new(before_runs.clone(), &test_name, "setup", Default::default());
-    if let Err(e) = run_steps(
-        &plan,
-        &plan.setup,
-        &setup,
-        &setup_ctx,
-        &mut Holdings::default(),
-    )
-    .await
-    {
-        return Ok(StepOutcome::Failed(format!("setup: {e}")));
-    }
-    let setup_saved = setup.lock().map(|s| s.saved.clone()).unwrap_or_default();
-    let starting: Vec<BTreeMap<String, String>> = (0..config.runners)
-        .map(|i| {
-            let mut saved = setup_saved.clone();
-            saved.insert("id".into(), i.to_string());
-            saved.insert("index".into(), i.to_string());
-            saved
-        })
-        .collect();
-
+    let (setup, starting) = match set_up(config, &plan, &test_name, &before_runs).await {
+        Ok(values) => values,
+        Err(e) => return Ok(StepOutcome::Failed(e)),
+    };
     let streams_ctx = root.child();
-    let opening = streams::open(config, &plan, &setup_saved, &starting, &streams_ctx);
+    let opening = streams::open(config, &plan, &setup, &starting, &streams_ctx);
     let mut streams = match before_runs.run(opening).await {
         Ok(Ok(streams)) => streams,
         Ok(Err(e)) => return Ok(StepOutcome::Failed(e)),
@@ -100,7 +79,83 @@ pub(crate) async fn run_in_job(
             )));
         }
     };
+    let (mut harness, states) = match register(config, &plan, &test_name, starting, &mut streams) {
+        Ok(registered) => registered,
+        Err(e) => return Ok(StepOutcome::Failed(e)),
+    };
 
+    let (step, target) = (ctx.name, &ctx.target.id);
+    let runners = harness.len();
+    ctx.observer
+        .note(&format!("{step} on {target}: {runners} runners started"));
+    let fatal = |e: HarnessError| format!("scale step {:?}: {e}", ctx.label);
+    harness.run(&root).await.map_err(fatal)?;
+    streams.close().await;
+    let results = harness.results().map_err(fatal)?;
+    ctx.observer.note(&format!(
+        "{step} on {target}: runs ended, {} passed, {} failed in {}",
+        results.total_pass,
+        results.total_fail,
+        stampede_scale::go_duration(results.elapsed)
+    ));
+    let cleanup_errors = if config.no_cleanup || config.cleanup.is_empty() {
+        Vec::new()
+    } else {
+        clean_up(&harness, &root, &test_name).await
+    };
+
+    let payload = report::payload(config, &plan, &test_name, &results, &states, cleanup_errors);
+    let value = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
+    ctx.emitter.emit(events::SCALE_RESULTS, Some(value)).await?;
+    if let Err(e) = report::write_outputs(&payload, &config.output) {
+        return Ok(StepOutcome::Failed(e));
+    }
+    Ok(match report::failure(&payload, NAMED_FAILURES) {
+        Some(message) => StepOutcome::Failed(message),
+        None => StepOutcome::passed(),
+    })
+}
+
+/// Runs the setup phases once; returns what they saved and each runner's starting values
+/// (those, plus `id` and `index`).
+async fn set_up(
+    config: &ScaleConfig,
+    plan: &Plan,
+    test_name: &str,
+    ctx: &Ctx,
+) -> Result<(BTreeMap<String, String>, Vec<BTreeMap<String, String>>), String> {
+    let setup = Mutex::new(RunnerState::default());
+    let setup_ctx = RunCtx::new(ctx.clone(), test_name, "setup", Default::default());
+    run_steps(
+        plan,
+        &plan.setup,
+        &setup,
+        &setup_ctx,
+        &mut Holdings::default(),
+    )
+    .await
+    .map_err(|e| format!("setup: {e}"))?;
+    let saved = setup.into_inner().map(|s| s.saved).unwrap_or_default();
+    let starting = (0..config.runners)
+        .map(|i| {
+            let mut values = saved.clone();
+            values.insert("id".into(), i.to_string());
+            values.insert("index".into(), i.to_string());
+            values
+        })
+        .collect();
+    Ok((saved, starting))
+}
+
+/// A harness with one runner per starting values, each holding its stream updates and its
+/// barrier places; the runners' states, by index.
+fn register(
+    config: &ScaleConfig,
+    plan: &Arc<Plan>,
+    test_name: &str,
+    starting: Vec<BTreeMap<String, String>>,
+    streams: &mut streams::Streams,
+) -> Result<(Harness, Vec<SharedState>), String> {
     let barriers: Vec<(String, Barrier)> = plan
         .barriers()
         .into_iter()
@@ -110,17 +165,13 @@ pub(crate) async fn run_in_job(
     if config.shuffle {
         run_strategy = run_strategy.shuffled(config.seed);
     }
-    let run_strategy = run_strategy.with_timeout(run_timeout);
+    let run_timeout = config.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT);
     let cleanup_strategy = Strategy::from_concurrency(config.cleanup_concurrency.unwrap_or(1));
-    let mut harness = Harness::new(run_strategy, cleanup_strategy);
+    let mut harness = Harness::new(run_strategy.with_timeout(run_timeout), cleanup_strategy);
     let mut states = Vec::with_capacity(starting.len());
     for (i, saved) in starting.into_iter().enumerate() {
-        let id = i.to_string();
         let holdings = Holdings {
-            updates: match streams.subscribe(i) {
-                Ok(updates) => updates,
-                Err(e) => return Ok(StepOutcome::Failed(e)),
-            },
+            updates: streams.subscribe(i)?,
             places: barriers
                 .iter()
                 .map(|(name, barrier)| (name.clone(), barrier.participant()))
@@ -137,56 +188,21 @@ pub(crate) async fn run_in_job(
             holdings: Mutex::new(Some(holdings)),
         };
         harness
-            .add_cleanable_run(&test_name, &id, runner)
-            .map_err(|e| format!("scale step {:?}: {e}", ctx.label))?;
+            .add_cleanable_run(test_name, &i.to_string(), runner)
+            .map_err(|e| e.to_string())?;
     }
-    drop(barriers);
+    Ok((harness, states))
+}
 
-    ctx.observer.note(&format!(
-        "{} on {}: {} runners started",
-        ctx.name,
-        ctx.target.id,
-        harness.len()
-    ));
-    harness
-        .run(&root)
-        .await
-        .map_err(|e| format!("scale step {:?}: {e}", ctx.label))?;
-    streams.close().await;
-    let results = harness
-        .results()
-        .map_err(|e| format!("scale step {:?}: {e}", ctx.label))?;
-
-    ctx.observer.note(&format!(
-        "{} on {}: runs ended, {} passed, {} failed in {}",
-        ctx.name,
-        ctx.target.id,
-        results.total_pass,
-        results.total_fail,
-        stampede_scale::go_duration(results.elapsed)
-    ));
-    let mut cleanup_errors = Vec::new();
-    if !config.no_cleanup && !config.cleanup.is_empty() {
-        match harness.cleanup(&root).await {
-            Ok(()) => {}
-            Err(HarnessError::Cleanup(errors)) => {
-                for error in errors {
-                    let id = format!("{test_name}/{}", error.index);
-                    cleanup_errors.push(format!("{id}: {}", error.failure));
-                }
-            }
-            Err(e) => cleanup_errors.push(e.to_string()),
-        }
+/// Cleans up the runs that started; the failures, as `<full id>: <error>`.
+async fn clean_up(harness: &Harness, ctx: &Ctx, test_name: &str) -> Vec<String> {
+    match harness.cleanup(ctx).await {
+        Ok(()) => Vec::new(),
+        // Cleanups run in registration order: a position is a runner's index.
+        Err(HarnessError::Cleanup(errors)) => errors
+            .iter()
+            .map(|e| format!("{test_name}/{}: {}", e.index, e.failure))
+            .collect(),
+        Err(e) => vec![e.to_string()],
     }
-
-    let payload = report::payload(config, &plan, &test_name, &results, &states, cleanup_errors);
-    let value = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
-    ctx.emitter.emit(events::SCALE_RESULTS, Some(value)).await?;
-    if let Err(e) = report::write_outputs(&payload, &config.output) {
-        return Ok(StepOutcome::Failed(e));
-    }
-    Ok(match report::failure(&payload, NAMED_FAILURES) {
-        Some(message) => StepOutcome::Failed(message),
-        None => StepOutcome::passed(),
-    })
 }
