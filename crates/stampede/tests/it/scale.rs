@@ -265,6 +265,26 @@ fn scale_a_stream_that_never_answers_fails_the_step_within_a_run_timeout() {
 }
 
 #[test]
+fn scale_ctrl_c_cancels_waiting_runners_promptly() {
+    let sut = workspace_sut(1, "60s");
+    let dir = tempfile::tempdir().unwrap();
+    let child = spawn(dir.path(), &autostart(&sut, 4));
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let signalled = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    assert!(signalled.elapsed() < Duration::from_secs(15), "{all}");
+    assert_eq!(out.status.code(), Some(105), "{all}");
+    assert!(all.contains("cancelled"), "{all}");
+    assert!(all.contains("runs ended, 0 passed, 4 failed"), "{all}");
+}
+
+#[test]
 fn scale_schema_documents_the_step_and_its_phases() {
     let out = stampede(&["schema"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -276,6 +296,18 @@ fn scale_schema_documents_the_step_and_its_phases() {
     ] {
         assert!(schema.contains(doc), "the schema lacks {doc:?}");
     }
+}
+
+/// Starts `stampede run` on `yaml` (written into `dir`), its output captured.
+fn spawn(dir: &std::path::Path, yaml: &str) -> std::process::Child {
+    let file = dir.join("job.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    Command::new(BIN)
+        .args(["run", file.to_str().unwrap(), "--no-progress"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// `POST /ws/admin/close-streams`; how many streams it closed.
@@ -300,14 +332,7 @@ fn scale_stream_dropped_mid_run_fails_waiting_runners_promptly() {
     // stream ends.
     let sut = workspace_sut(1, "60s");
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("job.yaml");
-    std::fs::write(&file, autostart(&sut, 4)).unwrap();
-    let child = Command::new(BIN)
-        .args(["run", file.to_str().unwrap(), "--no-progress"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(dir.path(), &autostart(&sut, 4));
     // Let the runners reach their wait (their builds take a minute), then end the stream.
     std::thread::sleep(Duration::from_secs(1));
     let start = Instant::now();
