@@ -59,11 +59,13 @@ fn scale_fast_autostart_passes_and_prints_coders_latency_report() {
     let sut = workspace_sut(4, "200ms");
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("coder.json");
+    let harness = dir.path().join("harness.json");
     let yaml = autostart(&sut, 8).replace(
         "cleanup_concurrency: 0",
         &format!(
-            "cleanup_concurrency: 0\n          output: [\"json:{}\"]",
-            json.display()
+            "cleanup_concurrency: 0\n          output: [\"json:{}\", \"harness-json:{}\"]",
+            json.display(),
+            harness.display()
         ),
     );
     let (all, results, xml) = run(&yaml, 0);
@@ -107,6 +109,12 @@ fn scale_fast_autostart_passes_and_prints_coders_latency_report() {
     }
     assert_eq!(coder["runs"][3]["workspace_name"], "scaletest-3", "{coder}");
     assert_eq!(coder["runs"][3]["success"], true, "{coder}");
+    // coder's harness results: every run by full id, `"<nil>"` for no error.
+    let runs: Value = serde_json::from_str(&std::fs::read_to_string(&harness).unwrap()).unwrap();
+    assert_eq!(runs["total_pass"], 8, "{runs}");
+    assert_eq!(runs["runs"]["autostart/7"]["error"], "<nil>", "{runs}");
+    let log = runs["runs"]["autostart/7"]["logs"].as_str().unwrap();
+    assert!(log.contains("phase 10 (set autostart): ok in"), "{log}");
     // JUnit: one testcase per run besides the step's own.
     let report = quick_junit::Report::deserialize_from_str(&xml).expect("JUnit XML");
     let cases: Vec<String> = report

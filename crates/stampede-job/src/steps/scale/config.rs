@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::jsonpath::JsonPath;
+use super::report::OUTPUT_FORMATS;
 use crate::descriptor::Problem;
 use crate::duration;
 use crate::schema::DurationText;
@@ -71,7 +72,9 @@ pub struct ScaleConfig {
     #[serde(default)]
     pub report: ReportSpec,
     /// Reports to write besides the `ScaleResults` event, coder's `--output`: `text:PATH`
-    /// (the text report) or `json:PATH` (coder's JSON: `<name>_p50_ms`... per latency).
+    /// (the text report), `json:PATH` (coder's JSON: `<name>_p50_ms`... per latency),
+    /// `harness-text:PATH` or `harness-json:PATH` (the harness's results, every run with
+    /// its log).
     #[serde(default)]
     pub output: Vec<String>,
 }
@@ -397,13 +400,16 @@ impl ScaleConfig {
             check.phase(phase, &path, Where::Cleanup, self);
         }
         for (i, output) in self.output.iter().enumerate() {
-            let path = output
-                .strip_prefix("text:")
-                .or_else(|| output.strip_prefix("json:"));
-            if path.is_none_or(str::is_empty) {
+            let known = output
+                .split_once(':')
+                .is_some_and(|(f, path)| OUTPUT_FORMATS.contains(&f) && !path.is_empty());
+            if !known {
                 check.problem(
                     format!("{at}.output[{i}]"),
-                    format!("{output:?}: write text:PATH or json:PATH"),
+                    format!(
+                        "{output:?}: write FORMAT:PATH, FORMAT one of {}",
+                        OUTPUT_FORMATS.join(", ")
+                    ),
                 );
             }
         }
@@ -720,8 +726,8 @@ phases:
                 "scale.setup[0].barrier: setup phases run once, before the runners",
                 "scale.phases[0]: say what the phase does with one of: http, wait, barrier, mark",
                 "scale.phases[1]: give one kind of phase, not http and mark",
-                "scale.output[0]: \"json:\": write text:PATH or json:PATH",
-                "scale.output[1]: \"xml:x\": write text:PATH or json:PATH",
+                "scale.output[0]: \"json:\": write FORMAT:PATH, FORMAT one of text, json, harness-text",
+                "scale.output[1]: \"xml:x\": write FORMAT:PATH",
             ],
         );
     }

@@ -107,7 +107,7 @@ pub(crate) async fn run_in_job(
     let payload = report::payload(config, &plan, &test_name, &results, &states, cleanup_errors);
     let value = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
     ctx.emitter.emit(events::SCALE_RESULTS, Some(value)).await?;
-    if let Err(e) = report::write_outputs(&payload, &config.output) {
+    if let Err(e) = report::write_outputs(&payload, &results, &config.output) {
         return Ok(StepOutcome::Failed(e));
     }
     Ok(match report::failure(&payload, NAMED_FAILURES) {

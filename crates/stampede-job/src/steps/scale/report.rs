@@ -242,17 +242,28 @@ fn latency_results(results: &ScaleResults) -> LatencyResults {
     LatencyResults::new(layout, runs)
 }
 
-/// Writes the reports `outputs` asks for (`text:PATH`, `json:PATH`, coder's `--output`):
-/// coder's text report, or its JSON with the latencies' names (`<name>_p50_ms`, ...).
-pub(crate) fn write_outputs(results: &ScaleResults, outputs: &[String]) -> Result<(), String> {
+/// The formats of `output`.
+pub(crate) const OUTPUT_FORMATS: [&str; 4] = ["text", "json", "harness-text", "harness-json"];
+
+/// Writes the reports `outputs` asks for (`FORMAT:PATH`, coder's `--output`): the latency
+/// report as text or as JSON with the latencies' names (`<name>_p50_ms`, ...), or the
+/// harness's results (every run with its log) as text or JSON.
+pub(crate) fn write_outputs(
+    results: &ScaleResults,
+    harness: &Results,
+    outputs: &[String],
+) -> Result<(), String> {
     for output in outputs {
-        let (format, path) = output
-            .split_once(':')
-            .ok_or_else(|| format!("output {output:?}: write text:PATH or json:PATH"))?;
+        let formats = OUTPUT_FORMATS.join(", ");
+        let (format, path) = output.split_once(':').ok_or_else(|| {
+            format!("output {output:?}: write FORMAT:PATH, FORMAT one of {formats}")
+        })?;
         let content = match format {
             "text" => text(results),
             "json" => latency_results(results).to_json_pretty(),
-            _ => return Err(format!("output {output:?}: the formats are text and json")),
+            "harness-text" => harness.to_text(),
+            "harness-json" => harness.to_json_pretty(),
+            _ => return Err(format!("output {output:?}: the formats are {formats}")),
         };
         std::fs::write(path, content).map_err(|e| format!("cannot write {path}: {e}"))?;
     }
