@@ -16,13 +16,8 @@ REPS=${REPS:-3}
 RESULTS_DIR=${RESULTS_DIR:-$BENCH/results}
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 OUT="$RESULTS_DIR/out-cloud-$STAMP.md"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib/work.sh
+source "$BENCH/lib/work.sh"
 
 cargo build --release -q -p stampede --manifest-path "$ROOT/Cargo.toml"
 BIN="$ROOT/target/release/stampede"

@@ -168,6 +168,9 @@ pub mod events {
     pub const FINAL_REPORT: &str = "FinalReport";
     /// A load step's summary; payload [`Summary`](crate::Summary).
     pub const LOAD_SUMMARY: &str = "LoadSummary";
+    /// A scale step's results on one target; payload
+    /// [`ScaleResults`](crate::scale::ScaleResults).
+    pub const SCALE_RESULTS: &str = "ScaleResults";
     /// A step set a variable; payload [`Variable`](super::Variable).
     pub const STEP_VARIABLE: &str = "StepVariable";
     /// Events a step plugin writes about a target.

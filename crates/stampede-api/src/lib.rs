@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod job;
+pub mod scale;
 pub mod server;
 pub mod testrun;
 

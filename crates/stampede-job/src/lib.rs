@@ -39,5 +39,6 @@ pub use steps::load::{
     LoadError, LoadResult, LoadSettings, LoadStep, Observer, Progress, RequestConfig, RunControl,
     StageConfig, ThresholdEntry, ThresholdObject, run_load, streamed_summary,
 };
+pub use steps::scale::ScaleConfig;
 pub use steps::sleep::SleepConfig;
 pub use steps::wait_port::WaitPortConfig;

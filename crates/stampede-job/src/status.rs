@@ -781,24 +781,43 @@ pub struct LoadStepSummary {
 /// Every load step's summary in `runs`, in run, test, step and target order. A payload that
 /// is not a summary is skipped (the event is still in the status).
 pub fn load_summaries<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<LoadStepSummary> {
+    step_payloads(runs, stampede_api::job::events::LOAD_SUMMARY)
+        .into_iter()
+        .map(|(test, step, target, summary)| LoadStepSummary {
+            test,
+            step,
+            target,
+            summary,
+        })
+        .collect()
+}
+
+pub use crate::steps::scale::{ScaleStepResults, scale_results};
+
+/// The payloads of the step events named `name` in `runs` that decode as `T`, each with
+/// its test, step label and target, in run, test, step and target order.
+pub(crate) fn step_payloads<'a, T: serde::de::DeserializeOwned>(
+    runs: impl IntoIterator<Item = &'a RunStatus>,
+    name: &str,
+) -> Vec<(String, String, String, T)> {
     let mut found = Vec::new();
     for run in runs {
         for test in &run.tests {
             for step in &test.steps {
                 for target in &step.targets {
-                    let summaries = target
+                    let payloads = target
                         .events
                         .iter()
-                        .filter(|e| e.name == stampede_api::job::events::LOAD_SUMMARY)
+                        .filter(|e| e.name == name)
                         .filter_map(|e| e.payload.as_ref())
                         .filter_map(|p| serde_json::from_str(p.get()).ok());
-                    for summary in summaries {
-                        found.push(LoadStepSummary {
-                            test: test.name.clone(),
-                            step: step.label.clone(),
-                            target: target.target.clone(),
-                            summary,
-                        });
+                    for payload in payloads {
+                        found.push((
+                            test.name.clone(),
+                            step.label.clone(),
+                            target.target.clone(),
+                            payload,
+                        ));
                     }
                 }
             }

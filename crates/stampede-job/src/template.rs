@@ -9,6 +9,7 @@
 //!   ConTest's `.ID`, `.FQDN`, `.PrimaryIPv4`, `.PrimaryIPv6`;
 //! * step variables: `steps.LABEL.NAME`, ConTest's `StringVar "label.name"` and
 //!   `IntVar "label.name"`;
+//! * inside a `scale` step's phases, a runner's saved values: `saved.NAME`;
 //! * case functions `ToUpper X`, `ToLower X`, `Title X` (X a field, a quoted string or
 //!   a parenthesised call), also as pipeline stages: `.FQDN | ToUpper`, `target.host | upper`
 //!   with the native filter names `upper`, `lower`, `title`;
@@ -27,7 +28,7 @@
 //!
 //! let target = Target { id: "t1".into(), host: "example.org".into(), ..Default::default() };
 //! let vars = BTreeMap::new();
-//! let ctx = Context { target: &target, vars: &vars };
+//! let ctx = Context { target: &target, vars: &vars, saved: None };
 //! let template = Template::parse("https://{{ target.host }}/{{ .ID | ToUpper }}").unwrap();
 //! assert_eq!(template.render(&ctx).unwrap(), "https://example.org/T1");
 //! ```
@@ -41,7 +42,7 @@ use stampede_api::job::Target;
 
 /// What the known-fields list in errors shows.
 const KNOWN_FIELDS: &str = ".ID, .FQDN, .PrimaryIPv4, .PrimaryIPv6, target.id, target.host, \
-                            target.ipv4, target.ipv6, target.url, steps.LABEL.NAME";
+                            target.ipv4, target.ipv6, target.url, steps.LABEL.NAME, saved.NAME (scale phases)";
 
 /// What the known-functions list in errors shows.
 const KNOWN_FUNCTIONS: &str =
@@ -102,6 +103,14 @@ pub enum TemplateError {
         /// The target being rendered for.
         target: String,
     },
+    /// A saved value the runner does not have (yet), or `saved.NAME` outside a scale step.
+    #[error("saved value \"{name}\" is not set: {why}")]
+    SavedNotSet {
+        /// The value's name.
+        name: String,
+        /// Why: no phase saved it yet, or saved values exist in scale phases only.
+        why: &'static str,
+    },
     /// `IntVar` of a variable that does not hold an integer.
     #[error(
         "step variable \"{label}.{name}\" of target \"{target}\" is {value}, not the integer \
@@ -126,6 +135,8 @@ pub struct Context<'a> {
     pub target: &'a Target,
     /// The target's step variables, by step label then name.
     pub vars: &'a BTreeMap<String, BTreeMap<String, Value>>,
+    /// A scale runner's saved values (`saved.NAME`); `None` outside a scale step.
+    pub saved: Option<&'a BTreeMap<String, String>>,
 }
 
 /// A parsed template: text with `{{ … }}` actions.
@@ -153,6 +164,8 @@ enum Expr {
         integer: bool,
     },
     Case(Case, Box<Expr>),
+    /// `saved.NAME`.
+    Saved(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -215,6 +228,24 @@ impl Template {
     /// Whether the template has no actions, so it renders as its own text.
     pub fn is_literal(&self) -> bool {
         self.pieces.is_empty()
+    }
+
+    /// The saved values (`saved.NAME`) the template reads, in order of appearance.
+    pub fn saved_names(&self) -> Vec<&str> {
+        fn walk<'e>(expr: &'e Expr, out: &mut Vec<&'e str>) {
+            match expr {
+                Expr::Saved(name) => out.push(name),
+                Expr::Case(_, inner) => walk(inner, out),
+                Expr::Field(_) | Expr::Literal(_) | Expr::Var { .. } => {}
+            }
+        }
+        let mut out = Vec::new();
+        for piece in &self.pieces {
+            if let Piece::Action(expr) = piece {
+                walk(expr, &mut out);
+            }
+        }
+        out
     }
 
     /// Renders the template for one target.
@@ -306,6 +337,21 @@ fn eval<'c>(expr: &'c Expr, ctx: &Context<'c>) -> Result<Cow<'c, str>, TemplateE
             })
         }
         Expr::Literal(s) => Cow::Borrowed(s),
+        Expr::Saved(name) => match ctx.saved.map(|saved| saved.get(name)) {
+            Some(Some(value)) => Cow::Borrowed(value),
+            Some(None) => {
+                return Err(TemplateError::SavedNotSet {
+                    name: name.clone(),
+                    why: "no earlier phase saved it for this runner",
+                });
+            }
+            None => {
+                return Err(TemplateError::SavedNotSet {
+                    name: name.clone(),
+                    why: "saved values exist only in a scale step's phases",
+                });
+            }
+        },
         Expr::Var {
             label,
             name,
@@ -668,7 +714,7 @@ fn function(name: &str, offset: usize) -> Result<Option<Function>, TemplateError
         "Title" | "title" => Function::Case(Case::Title),
         "StringVar" => Function::Var { integer: false },
         "IntVar" => Function::Var { integer: true },
-        "target" | "steps" => return Err(unknown_field(name, offset)),
+        "target" | "steps" | "saved" => return Err(unknown_field(name, offset)),
         _ if CONTROL_WORDS.contains(&name) => {
             let problem = format!("{name} is not supported");
             let hint = "step parameters have no control structures";
@@ -749,6 +795,17 @@ fn native_path(name: &str, offset: usize) -> Result<Expr, TemplateError> {
             _ => return Err(unknown_field(name, offset)),
         }));
     }
+    if let Some(saved) = name.strip_prefix("saved.") {
+        if saved.is_empty() || saved.contains('.') {
+            let problem = format!("{name} is not a saved value");
+            return Err(syntax(
+                problem,
+                offset,
+                "write saved.NAME, like saved.token",
+            ));
+        }
+        return Ok(Expr::Saved(saved.to_owned()));
+    }
     if let Some(var) = name.strip_prefix("steps.") {
         return match split_var(var) {
             Some((label, var)) => Ok(Expr::Var {
@@ -816,6 +873,7 @@ mod tests {
         Template::parse(text)?.render(&Context {
             target: &target,
             vars: &vars,
+            saved: None,
         })
     }
 
@@ -866,6 +924,7 @@ mod tests {
         let ctx = Context {
             target: &empty,
             vars: &vars,
+            saved: None,
         };
         let got = Template::parse("[{{ .PrimaryIPv4 }}]")
             .unwrap()
@@ -1018,6 +1077,31 @@ mod tests {
     }
 
     #[test]
+    fn saved_values_render_in_scale_phases_only() {
+        let (target, vars) = (target(), vars());
+        let saved = BTreeMap::from([("token".to_owned(), "t-1".to_owned())]);
+        let template = Template::parse("{{ saved.token | upper }}/{{ saved.id }}").unwrap();
+        assert_eq!(template.saved_names(), ["token", "id"]);
+        let mut ctx = Context {
+            target: &target,
+            vars: &vars,
+            saved: Some(&saved),
+        };
+        let err = template.render(&ctx).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "saved value \"id\" is not set: no earlier phase saved it for this runner"
+        );
+        let only = Template::parse("{{ saved.token | upper }}").unwrap();
+        assert_eq!(only.render(&ctx).unwrap(), "T-1");
+        ctx.saved = None;
+        let err = only.render(&ctx).unwrap_err().to_string();
+        assert!(err.contains("only in a scale step's phases"), "{err}");
+        let err = Template::parse("{{ saved.a.b }}").unwrap_err().to_string();
+        assert!(err.contains("write saved.NAME"), "{err}");
+    }
+
+    #[test]
     fn json_trees() {
         let mut value = json!({
             "url": "{{ target.url }}/{{ steps.probe.token }}",
@@ -1027,6 +1111,7 @@ mod tests {
         let ctx = Context {
             target: &target,
             vars: &vars,
+            saved: None,
         };
         render_strings(&mut value, &ctx).unwrap();
         assert_eq!(

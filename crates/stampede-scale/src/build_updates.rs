@@ -26,14 +26,14 @@
 //!
 //! [`Dispatcher`]: crate::Dispatcher
 
-use std::collections::VecDeque;
 use std::fmt;
 
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::Stream;
 use serde::Deserialize;
 
 use crate::ctx::Ctx;
 use crate::dispatcher::{Updates, WaitError};
+use crate::source::{Format, decoded};
 
 /// What a build does to its workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -121,94 +121,10 @@ where
     S: Stream<Item = Result<B, E>> + Send + 'static,
     B: AsRef<[u8]>,
 {
-    let state = (Box::pin(body), SseDecoder::default(), VecDeque::new());
-    stream::unfold(state, |(mut body, mut decoder, mut ready)| async move {
-        loop {
-            if let Some(update) = ready.pop_front() {
-                return Some((update, (body, decoder, ready)));
-            }
-            // After a bad event, what came before it has been delivered: end here.
-            if decoder.broken {
-                return None;
-            }
-            let Some(Ok(chunk)) = body.next().await else {
-                return None;
-            };
-            ready.extend(
-                decoder
-                    .push(chunk.as_ref())
-                    .into_iter()
-                    .filter_map(Result::ok),
-            );
-        }
-    })
-}
-
-/// The SSE line protocol, fed one chunk at a time.
-#[derive(Debug, Default)]
-struct SseDecoder {
-    /// The unfinished last line.
-    line: Vec<u8>,
-    /// The `event:` field of the event being read.
-    name: String,
-    /// Its `data:` lines, joined by `\n`.
-    data: Option<String>,
-    /// Set after an undecodable event: everything after it is ignored.
-    broken: bool,
-}
-
-impl SseDecoder {
-    /// Feeds `chunk`; returns the events it completed, decoded.
-    fn push(&mut self, chunk: &[u8]) -> Vec<Result<BuildUpdate, serde_json::Error>> {
-        let mut out = Vec::new();
-        if self.broken {
-            return out;
-        }
-        for &byte in chunk {
-            if byte != b'\n' {
-                self.line.push(byte);
-                continue;
-            }
-            let mut line = std::mem::take(&mut self.line);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if let Some(event) = self.line_done(&String::from_utf8_lossy(&line)) {
-                let failed = event.is_err();
-                out.push(event);
-                if failed {
-                    self.broken = true;
-                    return out;
-                }
-            }
-        }
-        out
-    }
-
-    fn line_done(&mut self, line: &str) -> Option<Result<BuildUpdate, serde_json::Error>> {
-        if line.is_empty() {
-            let name = std::mem::take(&mut self.name);
-            let data = self.data.take()?;
-            return matches!(name.as_str(), "" | "build").then(|| serde_json::from_str(&data));
-        }
-        if line.starts_with(':') {
-            return None;
-        }
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match field {
-            "event" => self.name = value.to_owned(),
-            "data" => match &mut self.data {
-                Some(data) => {
-                    data.push('\n');
-                    data.push_str(value);
-                }
-                None => self.data = Some(value.to_owned()),
-            },
-            _ => {}
-        }
-        None
-    }
+    let format = Format::Sse {
+        event: Some("build".to_owned()),
+    };
+    decoded(body, format)
 }
 
 /// Why waiting for a build did not end in success.
@@ -273,6 +189,8 @@ pub async fn wait_for_build(
 
 #[cfg(test)]
 mod tests {
+    use futures_util::{StreamExt, stream};
+
     use super::*;
 
     fn update(name: &str, number: u64, transition: Transition, status: BuildStatus) -> BuildUpdate {
@@ -292,15 +210,10 @@ mod tests {
 
     /// Feeds `body` in chunks of every size from 1 to its length; all must decode to `want`.
     async fn check(body: &str, want: &[BuildUpdate]) {
-        for size in 1..=body.len() {
-            let chunks: Vec<Result<Vec<u8>, String>> = body
-                .as_bytes()
-                .chunks(size)
-                .map(|c| Ok(c.to_vec()))
-                .collect();
-            let got: Vec<_> = build_updates(stream::iter(chunks)).collect().await;
-            assert_eq!(got, want, "chunks of {size}");
-        }
+        let format = Format::Sse {
+            event: Some("build".to_owned()),
+        };
+        crate::source::tests::check(body, format, want).await;
     }
 
     #[tokio::test]

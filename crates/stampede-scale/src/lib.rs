@@ -16,6 +16,8 @@
 //! * [`build_updates`] — a "watch all builds" server-sent-event body (such as `stampede
 //!   sut`'s `GET /ws/builds/watch`) decoded into [`BuildUpdate`]s for a dispatcher keyed
 //!   by workspace name; [`wait_for_build`] is coder's `waitForBuild` over them.
+//! * [`decoded`] — any streamed body (server-sent events or newline-delimited JSON, see
+//!   [`Format`]) decoded into updates for a dispatcher.
 //! * [`LatencyResults`] — named latencies per run, p50/p95/p99 over successful runs by
 //!   coder's floor-index rule ([`percentile`]), with coder's text and JSON layouts.
 //!
@@ -57,6 +59,7 @@ mod harness;
 mod latency;
 mod results;
 mod run;
+mod source;
 mod strategy;
 
 pub use barrier::{Barrier, Opened, Participant};
@@ -70,4 +73,5 @@ pub use harness::{Harness, HarnessError};
 pub use latency::{Latency, LatencyResults, LatencyRun, Layout, Percentiles, percentile};
 pub use results::{Results, RunResult};
 pub use run::{BoxError, Cleanable, LogTee, Logs, RunCtx, RunFailure, RunFn, Runnable, run_fn};
+pub use source::{Format, decoded};
 pub use strategy::{FnError, Strategy, TestFn};

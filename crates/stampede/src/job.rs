@@ -419,6 +419,16 @@ pub(crate) fn render_status(status: &JobStatus) -> String {
                 }
             }
         }
+        for scale in stampede_job::status::scale_results([run]) {
+            let _ = writeln!(
+                out,
+                "\n{}/{} on {}:\n{}",
+                scale.test,
+                scale.step,
+                scale.target,
+                scale.text()
+            );
+        }
         for report in &run.reports {
             let _ = writeln!(
                 out,

@@ -173,11 +173,13 @@ pub enum StepKind {
     Echo,
     /// `randecho`
     RandEcho,
+    /// `scale`
+    Scale,
 }
 
 impl StepKind {
     /// Every kind with its key in a step entry.
-    pub const ALL: [(StepKind, &'static str); 7] = [
+    pub const ALL: [(StepKind, &'static str); 8] = [
         (StepKind::Load, "load"),
         (StepKind::Exec, "exec"),
         (StepKind::Sleep, "sleep"),
@@ -185,6 +187,7 @@ impl StepKind {
         (StepKind::WaitPort, "wait_port"),
         (StepKind::Echo, "echo"),
         (StepKind::RandEcho, "randecho"),
+        (StepKind::Scale, "scale"),
     ];
 
     /// The key of this kind in a step entry.
@@ -482,6 +485,13 @@ fn sample_target() -> Target {
 /// Checks a step's plugin config: its templates parse, and, when it does not depend on
 /// earlier steps' variables, its values once rendered for a sample target.
 fn step_problems(kind: StepKind, config: &Value, at: &str) -> Vec<Problem> {
+    if kind == StepKind::Scale {
+        // Rendered per runner and phase, with saved values: checked by its own rules.
+        return match decode::<crate::steps::scale::ScaleConfig>(config, at) {
+            Ok(scale) => scale.problems(at),
+            Err(p) => vec![p],
+        };
+    }
     let template_problems = template::check_strings(config, at);
     if !template_problems.is_empty() {
         return template_problems
@@ -530,6 +540,7 @@ fn step_problems(kind: StepKind, config: &Value, at: &str) -> Vec<Problem> {
         StepKind::Sleep => decode::<crate::steps::sleep::SleepConfig>(&rendered, at)
             .map(drop)
             .map_err(|p| vec![p]),
+        StepKind::Scale => Ok(()),
         StepKind::Echo | StepKind::RandEcho => {
             decode::<crate::steps::echo::EchoConfig>(&rendered, at)
                 .map(drop)
@@ -550,7 +561,15 @@ fn split(at: &str, message: &str) -> Problem {
 /// Renders every template of a step config for one target.
 pub(crate) fn render(config: &Value, target: &Target, vars: &Vars) -> Result<Value, String> {
     let mut value = config.clone();
-    template::render_strings(&mut value, &Context { target, vars }).map_err(|e| e.to_string())?;
+    template::render_strings(
+        &mut value,
+        &Context {
+            target,
+            vars,
+            saved: None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
     Ok(value)
 }
 

@@ -13,6 +13,7 @@ use crate::steps::echo::EchoConfig;
 use crate::steps::exec::ExecConfig;
 use crate::steps::http::HttpStepConfig;
 use crate::steps::load::LoadStep;
+use crate::steps::scale::ScaleConfig;
 use crate::steps::sleep::SleepConfig;
 use crate::steps::wait_port::WaitPortConfig;
 
@@ -187,6 +188,9 @@ pub struct StepEntry {
     /// Pass or fail the target at random (ConTest's `randecho`).
     #[serde(default)]
     pub randecho: Option<EchoConfig>,
+    /// N runners through a lifecycle of phases (coder's scale-test harness).
+    #[serde(default)]
+    pub scale: Option<ScaleConfig>,
 }
 
 impl StepEntry {
@@ -201,6 +205,7 @@ impl StepEntry {
             (StepKind::WaitPort, self.wait_port.is_some()),
             (StepKind::Echo, self.echo.is_some()),
             (StepKind::RandEcho, self.randecho.is_some()),
+            (StepKind::Scale, self.scale.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, given)| given.then_some(kind))

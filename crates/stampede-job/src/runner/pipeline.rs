@@ -65,6 +65,7 @@ async fn run_step(kind: StepKind, config: Value, ctx: &StepCtx<'_>) -> Result<St
         StepKind::WaitPort => step!(steps::wait_port::WaitPortConfig, steps::wait_port::run),
         StepKind::Echo => step!(steps::echo::EchoConfig, steps::echo::echo),
         StepKind::RandEcho => step!(steps::echo::EchoConfig, steps::echo::randecho),
+        StepKind::Scale => step!(steps::scale::ScaleConfig, steps::scale::run_in_job),
     }
 }
 
@@ -118,7 +119,12 @@ async fn walk(
             resume: walk.step_state.take(),
             observer,
         };
-        let outcome = match descriptor::render(&step.config, target, &walk.vars) {
+        // A scale step renders its own templates, per runner and phase.
+        let rendered = match step.kind {
+            StepKind::Scale => Ok(step.config.clone()),
+            _ => descriptor::render(&step.config, target, &walk.vars),
+        };
+        let outcome = match rendered {
             Ok(config) => {
                 let running = run_step(step.kind, config, &ctx);
                 tokio::pin!(running);

@@ -198,6 +198,7 @@ fn junit(job: &Job, runs: &[&RunStatus]) -> JunitReport {
                         output: None,
                     });
                 }
+                cases.extend(crate::steps::scale::junit_cases(&test.name, step));
             }
             let suite = if runs.len() > 1 {
                 format!("run {} / {}", run.run, test.name)

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 mod cloud;
 mod jobs;
+mod scale;
 mod server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stampede");
@@ -62,16 +63,23 @@ fn summary(path: &Path) -> Value {
 /// summary JSON.
 fn run_job(yaml: &str) -> (Output, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("job.yaml");
-    let json = dir.path().join("s.json");
+    run_job_in(dir.path(), yaml, &[])
+}
+
+/// [`run_job`] in `dir`, with `extra` arguments.
+fn run_job_in(dir: &Path, yaml: &str, extra: &[&str]) -> (Output, Value) {
+    let file = dir.join("job.yaml");
+    let json = dir.join("s.json");
     std::fs::write(&file, yaml).unwrap();
-    let out = stampede(&[
+    let mut args = vec![
         "run",
         file.to_str().unwrap(),
         "--no-progress",
         "--summary-json",
         json.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = stampede(&args);
     let summary = if json.exists() {
         summary(&json)
     } else {

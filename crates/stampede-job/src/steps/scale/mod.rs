@@ -1,0 +1,208 @@
+//! The `scale` step: coder's scale-test harness driven by a declared lifecycle.
+//!
+//! On one target (the system under test) the step compiles the config into a [`Plan`]
+//! (`runner.rs`), runs the setup phases once, opens each update stream once and fans it
+//! out per runner with a [`Dispatcher`] (`streams.rs`), registers `runners` [`Runner`]s
+//! with a [`Harness`] and runs them, then cleans up the runs that started. The results
+//! (`report.rs`) are written as one `ScaleResults` event; a run that failed fails the
+//! target with a message naming the failures.
+//!
+//! The runs are tasks on the job's runtime: a runner spends its time waiting on sockets,
+//! so one thread carries a thousand of them.
+//!
+//! [`Dispatcher`]: stampede_scale::Dispatcher
+
+mod client;
+pub(crate) mod config;
+mod jsonpath;
+mod report;
+mod runner;
+mod streams;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stampede_api::job::events;
+use stampede_scale::{Barrier, Ctx, Harness, HarnessError, RunCtx, Strategy};
+
+pub use config::ScaleConfig;
+pub(crate) use report::junit_cases;
+pub use report::{ScaleStepResults, scale_results};
+
+use super::{StepCtx, StepOutcome};
+use runner::{Holdings, Plan, Runner, RunnerState, SharedState, run_steps};
+
+/// Coder's `--job-timeout`.
+const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// How many failed runs the target's error names.
+const NAMED_FAILURES: usize = 3;
+
+/// Runs the scale step on one target. A job cancel stops the runs (each fails with
+/// `context canceled`); a pause lets the step finish.
+pub(crate) async fn run_in_job(
+    config: &ScaleConfig,
+    ctx: &StepCtx<'_>,
+) -> Result<StepOutcome, String> {
+    let problems = config.problems("scale");
+    if let Some(first) = problems.first() {
+        return Ok(StepOutcome::Failed(format!(
+            "{}: {}",
+            first.path, first.message
+        )));
+    }
+    let plan = match Plan::compile(config, ctx.target) {
+        Ok(plan) => Arc::new(plan),
+        Err(e) => return Ok(StepOutcome::Failed(e)),
+    };
+    let test_name = config
+        .test_name
+        .clone()
+        .unwrap_or_else(|| ctx.label.to_owned());
+    let root = Ctx::new(ctx.cancel.child_token());
+    let run_timeout = config.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT);
+    // The setup and the opening of the streams get one run's time between them.
+    let before_runs = root.with_timeout(run_timeout);
+    let (setup, starting) = match set_up(config, &plan, &test_name, &before_runs).await {
+        Ok(values) => values,
+        Err(e) => return Ok(StepOutcome::Failed(e)),
+    };
+    let streams_ctx = root.child();
+    let opening = streams::open(config, &plan, &setup, &starting, &streams_ctx);
+    let mut streams = match before_runs.run(opening).await {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(e)) => return Ok(StepOutcome::Failed(e)),
+        Err(stopped) => {
+            return Ok(StepOutcome::Failed(format!(
+                "opening the update streams: {stopped}"
+            )));
+        }
+    };
+    let (mut harness, states) = match register(config, &plan, &test_name, starting, &mut streams) {
+        Ok(registered) => registered,
+        Err(e) => return Ok(StepOutcome::Failed(e)),
+    };
+
+    let (step, target) = (ctx.name, &ctx.target.id);
+    let runners = harness.len();
+    ctx.observer
+        .note(&format!("{step} on {target}: {runners} runners started"));
+    let fatal = |e: HarnessError| format!("scale step {:?}: {e}", ctx.label);
+    harness.run(&root).await.map_err(fatal)?;
+    streams.close().await;
+    let results = harness.results().map_err(fatal)?;
+    ctx.observer.note(&format!(
+        "{step} on {target}: runs ended, {} passed, {} failed in {}",
+        results.total_pass,
+        results.total_fail,
+        stampede_scale::go_duration(results.elapsed)
+    ));
+    let cleanup_errors = if config.no_cleanup || config.cleanup.is_empty() {
+        Vec::new()
+    } else {
+        clean_up(&harness, &root, &test_name).await
+    };
+
+    let payload = report::payload(config, &plan, &test_name, &results, &states, cleanup_errors);
+    let value = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
+    ctx.emitter.emit(events::SCALE_RESULTS, Some(value)).await?;
+    if let Err(e) = report::write_outputs(&payload, &results, &config.output) {
+        return Ok(StepOutcome::Failed(e));
+    }
+    Ok(match report::failure(&payload, NAMED_FAILURES) {
+        Some(message) => StepOutcome::Failed(message),
+        None => StepOutcome::passed(),
+    })
+}
+
+/// Runs the setup phases once; returns what they saved and each runner's starting values
+/// (those, plus `id` and `index`).
+async fn set_up(
+    config: &ScaleConfig,
+    plan: &Plan,
+    test_name: &str,
+    ctx: &Ctx,
+) -> Result<(BTreeMap<String, String>, Vec<BTreeMap<String, String>>), String> {
+    let setup = Mutex::new(RunnerState::default());
+    let setup_ctx = RunCtx::new(ctx.clone(), test_name, "setup", Default::default());
+    run_steps(
+        plan,
+        &plan.setup,
+        &setup,
+        &setup_ctx,
+        &mut Holdings::default(),
+    )
+    .await
+    .map_err(|e| format!("setup: {e}"))?;
+    let saved = setup.into_inner().map(|s| s.saved).unwrap_or_default();
+    let starting = (0..config.runners)
+        .map(|i| {
+            let mut values = saved.clone();
+            values.insert("id".into(), i.to_string());
+            values.insert("index".into(), i.to_string());
+            values
+        })
+        .collect();
+    Ok((saved, starting))
+}
+
+/// A harness with one runner per starting values, each holding its stream updates and its
+/// barrier places; the runners' states, by index.
+fn register(
+    config: &ScaleConfig,
+    plan: &Arc<Plan>,
+    test_name: &str,
+    starting: Vec<BTreeMap<String, String>>,
+    streams: &mut streams::Streams,
+) -> Result<(Harness, Vec<SharedState>), String> {
+    let barriers: Vec<(String, Barrier)> = plan
+        .barriers()
+        .into_iter()
+        .map(|name| (name, Barrier::new(starting.len())))
+        .collect();
+    let mut run_strategy = Strategy::from_concurrency(config.concurrency);
+    if config.shuffle {
+        run_strategy = run_strategy.shuffled(config.seed);
+    }
+    let run_timeout = config.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT);
+    let cleanup_strategy = Strategy::from_concurrency(config.cleanup_concurrency.unwrap_or(1));
+    let mut harness = Harness::new(run_strategy.with_timeout(run_timeout), cleanup_strategy);
+    let mut states = Vec::with_capacity(starting.len());
+    for (i, saved) in starting.into_iter().enumerate() {
+        let holdings = Holdings {
+            updates: streams.subscribe(i)?,
+            places: barriers
+                .iter()
+                .map(|(name, barrier)| (name.clone(), barrier.participant()))
+                .collect(),
+        };
+        let state = Arc::new(Mutex::new(RunnerState {
+            saved,
+            ..RunnerState::default()
+        }));
+        states.push(state.clone());
+        let runner = Runner {
+            plan: plan.clone(),
+            state,
+            holdings: Mutex::new(Some(holdings)),
+        };
+        harness
+            .add_cleanable_run(test_name, &i.to_string(), runner)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((harness, states))
+}
+
+/// Cleans up the runs that started; the failures, as `<full id>: <error>`.
+async fn clean_up(harness: &Harness, ctx: &Ctx, test_name: &str) -> Vec<String> {
+    match harness.cleanup(ctx).await {
+        Ok(()) => Vec::new(),
+        // Cleanups run in registration order: a position is a runner's index.
+        Err(HarnessError::Cleanup(errors)) => errors
+            .iter()
+            .map(|e| format!("{test_name}/{}: {}", e.index, e.failure))
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
