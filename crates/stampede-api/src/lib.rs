@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod job;
+pub mod robustness;
 pub mod server;
 pub mod testrun;
 
@@ -149,6 +150,9 @@ pub struct RunSummary {
     /// The final reporters' verdicts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub final_reports: Vec<job::Report>,
+    /// One entry per robustness step that ran on a target, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub robustness: Vec<robustness::RobustnessSummary>,
 }
 
 /// One step's summary with its name.

@@ -781,24 +781,54 @@ pub struct LoadStepSummary {
 /// Every load step's summary in `runs`, in run, test, step and target order. A payload that
 /// is not a summary is skipped (the event is still in the status).
 pub fn load_summaries<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<LoadStepSummary> {
+    step_payloads(runs, names::LOAD_SUMMARY)
+        .into_iter()
+        .map(|(test, step, target, summary)| LoadStepSummary {
+            test,
+            step,
+            target,
+            summary,
+        })
+        .collect()
+}
+
+/// Every robustness step's statistics in `runs` (its `RobustnessStats` events), named
+/// `test/step`, in run, test, step and target order.
+pub fn robustness_summaries<'a>(
+    runs: impl IntoIterator<Item = &'a RunStatus>,
+) -> Vec<stampede_api::robustness::RobustnessSummary> {
+    step_payloads(runs, names::ROBUSTNESS_STATS)
+        .into_iter()
+        .map(
+            |(test, step, target, stats)| stampede_api::robustness::RobustnessSummary {
+                name: format!("{test}/{step}"),
+                target,
+                stats,
+            },
+        )
+        .collect()
+}
+
+/// The payloads of the step events named `name` that parse as `T`, with their test, step
+/// and target; others are skipped (the events are still in the status).
+fn step_payloads<'a, T: serde::de::DeserializeOwned>(
+    runs: impl IntoIterator<Item = &'a RunStatus>,
+    name: &str,
+) -> Vec<(String, String, String, T)> {
     let mut found = Vec::new();
     for run in runs {
         for test in &run.tests {
             for step in &test.steps {
                 for target in &step.targets {
-                    let summaries = target
+                    let payloads = target
                         .events
                         .iter()
-                        .filter(|e| e.name == stampede_api::job::events::LOAD_SUMMARY)
+                        .filter(|e| e.name == name)
                         .filter_map(|e| e.payload.as_ref())
                         .filter_map(|p| serde_json::from_str(p.get()).ok());
-                    for summary in summaries {
-                        found.push(LoadStepSummary {
-                            test: test.name.clone(),
-                            step: step.label.clone(),
-                            target: target.target.clone(),
-                            summary,
-                        });
+                    for payload in payloads {
+                        let (t, s) = (test.name.clone(), step.label.clone());
+                        found.push((t, s, target.target.clone(), payload));
                     }
                 }
             }

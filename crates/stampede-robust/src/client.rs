@@ -58,6 +58,24 @@ pub enum ActionError {
         /// Every difference.
         report: Report,
     },
+    /// An acknowledged snapshot cannot be restored (lost in a crash, deleted behind the
+    /// checker's back, or the server is gone): the files it held are named.
+    #[error(
+        "snapshot {id} of {client} was acknowledged but cannot be restored, so its {files} \
+         files are not recoverable ({sample}): {source}"
+    )]
+    Unrestorable {
+        /// The snapshot.
+        id: SnapshotId,
+        /// The client that took it.
+        client: ClientId,
+        /// How many regular files its fingerprint lists.
+        files: usize,
+        /// The first few of them, comma-separated (`and N more` after them).
+        sample: String,
+        /// Why the restore failed.
+        source: Box<SnapshotError>,
+    },
     /// The metadata of a live snapshot has no fingerprint to compare with.
     #[error("snapshot {0} has no recorded fingerprint to compare a restore with")]
     MissingFingerprint(SnapshotId),
@@ -176,6 +194,17 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         Ok(if any_done { Outcome::Done(()) } else { last })
     }
 
+    /// Restarts this client: revokes it on the server, then authorizes and connects it
+    /// again (a fault: its snapshots must stay reachable). Waits at the fault gate like an
+    /// action, so it never overlaps a server restart.
+    pub async fn restart(&mut self) -> Result<(), ActionError> {
+        let _shared = self.gate.clone().read_owned().await;
+        self.snapshotter.remove_client(&self.id).await?;
+        self.snapshotter.authorize_client(&self.id).await?;
+        self.snapshotter.connect(&self.id).await?;
+        Ok(())
+    }
+
     /// Picks an action by weight and runs it.
     pub async fn random_action(
         &mut self,
@@ -289,7 +318,9 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
                 path: self.scratch.clone(),
                 source,
             })?;
-        self.snapshotter.restore(&self.id, &id, dir.path()).await?;
+        if let Err(source) = self.snapshotter.restore(&self.id, &id, dir.path()).await {
+            return Err(unrestorable(id, self.id.clone(), &expected, source));
+        }
         let actual = fingerprint_of(dir.path().to_path_buf()).await?;
         let report = fingerprint::compare(&expected, &actual);
         if report.is_clean() {
@@ -312,9 +343,13 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         };
         let writer = self.writer.clone();
         self.blocking(move |_| writer.delete_everything()).await?;
-        self.snapshotter
+        let restored = self
+            .snapshotter
             .restore(&self.id, &id, self.writer.data_dir())
-            .await?;
+            .await;
+        if let Err(source) = restored {
+            return Err(unrestorable(id, self.id.clone(), &expected, source));
+        }
         let actual = fingerprint_of(self.data_dir().to_path_buf()).await?;
         let report = fingerprint::compare(&expected, &actual);
         if report.is_clean() {
@@ -359,6 +394,41 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
             Some(fp) => Ok(Some((id, fp))),
             None => Err(ActionError::MissingFingerprint(id)),
         }
+    }
+}
+
+/// Names the files a snapshot that cannot be restored held.
+fn unrestorable(
+    id: SnapshotId,
+    client: ClientId,
+    expected: &Fingerprint,
+    source: SnapshotError,
+) -> ActionError {
+    const SHOWN: usize = 5;
+    let files: Vec<&str> = expected
+        .entries
+        .iter()
+        .filter(|e| e.kind == crate::fingerprint::EntryKind::File)
+        .map(|e| e.path.as_str())
+        .collect();
+    let mut sample = files
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if files.len() > SHOWN {
+        sample.push_str(&format!(" and {} more", files.len() - SHOWN));
+    }
+    if files.is_empty() {
+        sample = "it held no files".into();
+    }
+    ActionError::Unrestorable {
+        id,
+        client,
+        files: files.len(),
+        sample,
+        source: Box::new(source),
     }
 }
 

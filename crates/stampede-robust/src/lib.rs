@@ -61,7 +61,7 @@ pub use client::{ActionError, Client};
 pub use fingerprint::{
     Change, Difference, Entry, EntryKind, Fingerprint, FingerprintError, Report, compare,
 };
-pub use harness::{ClientReport, Harness, HarnessReport, RepoCheck};
+pub use harness::{ClientReport, Harness, HarnessReport, RepoCheck, VerifyReport};
 pub use outcome::Outcome;
 pub use snapshotter::{
     ClientId, CommandConfig, CommandSnapshotter, DEFAULT_ID_PATTERN, HttpConfig, HttpSnapshotter,

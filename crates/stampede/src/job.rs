@@ -250,6 +250,10 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
     let status = runner::job_status(&store, id, &job)
         .await
         .map_err(|e| Failed::other(e.to_string()))?;
+    for r in stampede_job::status::robustness_summaries(&status.runs) {
+        let title = format!("{} on {}", r.name, r.target);
+        print!("{}", stampede_report::render_robustness(&title, &r.stats));
+    }
     print!("{}", render_status(&status));
     let code = stampede_job::status::exit_code(outcome.state(), &status);
     match &outcome {
@@ -275,6 +279,7 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
             skipped: skipped(&status),
             runs: status.runs.clone(),
             final_reports: status.final_reports.clone(),
+            robustness: stampede_job::status::robustness_summaries(&status.runs),
         };
         write_json(path, &summary)?;
     }

@@ -173,11 +173,13 @@ pub enum StepKind {
     Echo,
     /// `randecho`
     RandEcho,
+    /// `robustness`
+    Robustness,
 }
 
 impl StepKind {
     /// Every kind with its key in a step entry.
-    pub const ALL: [(StepKind, &'static str); 7] = [
+    pub const ALL: [(StepKind, &'static str); 8] = [
         (StepKind::Load, "load"),
         (StepKind::Exec, "exec"),
         (StepKind::Sleep, "sleep"),
@@ -185,6 +187,7 @@ impl StepKind {
         (StepKind::WaitPort, "wait_port"),
         (StepKind::Echo, "echo"),
         (StepKind::RandEcho, "randecho"),
+        (StepKind::Robustness, "robustness"),
     ];
 
     /// The key of this kind in a step entry.
@@ -530,6 +533,11 @@ fn step_problems(kind: StepKind, config: &Value, at: &str) -> Vec<Problem> {
         StepKind::Sleep => decode::<crate::steps::sleep::SleepConfig>(&rendered, at)
             .map(drop)
             .map_err(|p| vec![p]),
+        StepKind::Robustness => checked(
+            &rendered,
+            at,
+            crate::steps::robustness::RobustnessConfig::problems,
+        ),
         StepKind::Echo | StepKind::RandEcho => {
             decode::<crate::steps::echo::EchoConfig>(&rendered, at)
                 .map(drop)
@@ -537,6 +545,22 @@ fn step_problems(kind: StepKind, config: &Value, at: &str) -> Vec<Problem> {
         }
     };
     problems.err().unwrap_or_default()
+}
+
+/// Decodes a plugin config and places what its own check finds (`field: message`) under
+/// `at`.
+fn checked<T: DeserializeOwned>(
+    rendered: &Value,
+    at: &str,
+    check: impl Fn(&T) -> Vec<String>,
+) -> Result<(), Vec<Problem>> {
+    let config = decode::<T>(rendered, at).map_err(|p| vec![p])?;
+    let found = check(&config);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(found.iter().map(|m| split(at, m)).collect())
+    }
 }
 
 /// `field: message` from a plugin's validation, placed under `at`.

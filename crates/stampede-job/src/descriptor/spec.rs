@@ -187,6 +187,10 @@ pub struct StepEntry {
     /// Pass or fail the target at random (ConTest's `randecho`).
     #[serde(default)]
     pub randecho: Option<EchoConfig>,
+    /// Kopia's multi-client robustness test: clients write, snapshot and restore through
+    /// a server under test, checked by fingerprints.
+    #[serde(default)]
+    pub robustness: Option<crate::steps::robustness::RobustnessConfig>,
 }
 
 impl StepEntry {
@@ -201,6 +205,7 @@ impl StepEntry {
             (StepKind::WaitPort, self.wait_port.is_some()),
             (StepKind::Echo, self.echo.is_some()),
             (StepKind::RandEcho, self.randecho.is_some()),
+            (StepKind::Robustness, self.robustness.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, given)| given.then_some(kind))

@@ -65,6 +65,7 @@ async fn run_step(kind: StepKind, config: Value, ctx: &StepCtx<'_>) -> Result<St
         StepKind::WaitPort => step!(steps::wait_port::WaitPortConfig, steps::wait_port::run),
         StepKind::Echo => step!(steps::echo::EchoConfig, steps::echo::echo),
         StepKind::RandEcho => step!(steps::echo::EchoConfig, steps::echo::randecho),
+        StepKind::Robustness => step!(steps::robustness::RobustnessConfig, steps::robustness::run),
     }
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod echo;
 pub(crate) mod exec;
 pub(crate) mod http;
 pub(crate) mod load;
+pub(crate) mod robustness;
 pub(crate) mod sleep;
 pub(crate) mod wait_port;
 

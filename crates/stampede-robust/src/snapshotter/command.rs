@@ -44,7 +44,7 @@ fn default_timeout() -> String {
 }
 
 /// Shell command templates for each operation of a [`CommandSnapshotter`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandConfig {
     /// The repository (a path or URL), substituted for `{repo}`.

@@ -181,13 +181,20 @@ async fn a_write_lost_in_a_crash_is_detected() {
             harness.restart_server().await?.done().unwrap();
             c.restore_compare(Some(first)).await?.done().unwrap();
             let lost = c.restore_compare(Some(last.clone())).await;
-            let Err(ActionError::Snapshot(SnapshotError::Http {
-                status: 404, body, ..
-            })) = &lost
-            else {
+            let Err(ActionError::Unrestorable { source, sample, .. }) = &lost else {
                 panic!("expected the lost snapshot to be missing, got {lost:?}");
             };
+            let SnapshotError::Http {
+                status: 404, body, ..
+            } = &**source
+            else {
+                panic!("expected a 404, got {source:?}");
+            };
             assert!(body.contains(&last.0), "{body}");
+            assert!(
+                sample.contains("file_"),
+                "the lost files are named: {sample}"
+            );
             Ok(())
         })
         .await;
