@@ -61,14 +61,20 @@ run() {
     "$BIN" run "$file" --no-progress --summary-json "$WORK/$label.json" > "$WORK/$label.out" 2>&1 || code=$?
     local elapsed=$((SECONDS - start))
     python3 - "$WORK/$label.json" "$label" "$expect" "$code" "$elapsed" <<'PY'
-import json, sys
+import json, re, sys
 path, label, expect, code, elapsed = sys.argv[1:]
 s = json.load(open(path))["robustness"][0]
+failures = s.get("failures", [])
+text = "\n".join(failures)
+# A damaged file named by a fingerprint difference, or among a lost snapshot's files.
+named = re.search(r"(?:modified|added|deleted): (\S*file_\S*)|files may be lost \(([^)]*file_[^),]*)", text)
+named = (named.group(1) or named.group(2)) if named else ""
 passed = s["passed"]
-ok = passed if expect == "pass" else (not passed and "file_" in " ".join(s["failures"]))
-first = s["failures"][0].replace("\n", " ").replace("|", "/")[:300] if s["failures"] else ""
+ok = passed if expect == "pass" else (not passed and bool(named))
+kind = re.search(r"does not match its fingerprint|cannot be (?:restored|deleted)", text)
 print(f"| {label} | {expect} | {'PASS' if passed else 'FAIL'} (exit {code}) | {'yes' if ok else 'NO'} | "
-      f"{s['actions']} | {s['snapshots_verified']} | {s['server_restarts']} | {s['elapsed_s']:.1f} s | {first} |")
+      f"{s['actions']} | {s['snapshots_verified']} | {s['server_restarts']} | {s['elapsed_s']:.1f} s | "
+      f"{kind.group(0) if kind else (failures[0][:200].replace('|', '/') if failures else '')} | {named} |")
 PY
 }
 
@@ -83,8 +89,8 @@ sut() { echo "{ http: { server: $SUT_SERVER$1\", admin_token: bench } }"; }
     echo "(each row: \`stampede run <job> --summary-json\`; the jobs are written by the script:"
     echo "kopia's randomized test, 4 clients, weights $WEIGHTS, writer $WRITER, seed 20261203)."
     echo
-    echo "| run | expected | result | as expected | actions | snapshots verified | server kills | elapsed | first failure |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| run | expected | result | as expected | actions | snapshots verified | server kills | elapsed | failure | damaged file named |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     run sut-no-bugs pass "$(job sut "$DURATION" "$(sut '')" "{ restart_server_every: $KILL_EVERY }")"
     for bug in drop-file flip-byte lose-last-write; do
         run "sut-$bug" fail "$(job "sut-$bug" "$BUG_DURATION" "$(sut " --snap-bugs $bug")" "{ restart_server_every: $KILL_EVERY }")"
@@ -103,16 +109,18 @@ RESTIC_VERSION=$(restic version | head -1)
 restic_snapshotter() {
     # One repository for all clients (a client's snapshots carry its id as host name).
     # restic 0.14 has no lock retry and `forget` locks the repository exclusively, so every
-    # command takes one file lock: the clients' restic commands run one at a time.
+    # command takes one file lock: the clients' restic commands run one at a time. restic
+    # refuses to snapshot an empty directory, so an empty data directory gets an id `empty-...`
+    # of its own that restores to nothing.
     local r="flock {work}/restic.lock env RESTIC_PASSWORD=bench restic --repo {repo}"
     cat <<YAML
 { command: {
     repo: "{work}/restic-repo",
     start_server: "$r -q init",
-    snapshot: "cd {source} && $r backup --host {client} --json $1 .",
-    id_pattern: '"snapshot_id":"(?P<id>[0-9a-f]+)"',
-    restore: "$r -q restore {id} --target {target}",
-    delete: "$r -q forget {id}",
+    snapshot: "if [ -z \"\$(ls -A {source})\" ]; then echo empty-{client}-\$(date +%s%N); else cd {source} && $r backup --host {client} --json $1 .; fi",
+    id_pattern: '"snapshot_id":"(?P<id>[0-9a-f]+)"|(?m:^empty-\\S+$)',
+    restore: "case {id} in empty-*) ;; *) $r -q restore {id} --target {target};; esac",
+    delete: "case {id} in empty-*) ;; *) $r -q forget {id};; esac",
     gc: "$r -q prune",
     timeout: 5m } }
 YAML
@@ -121,8 +129,8 @@ YAML
     echo
     echo "restic via the command snapshotter ($RESTIC_VERSION, $RESTIC_DURATION, no server to kill):"
     echo
-    echo "| run | expected | result | as expected | actions | snapshots verified | server kills | elapsed | first failure |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| run | expected | result | as expected | actions | snapshots verified | server kills | elapsed | failure | damaged file named |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     run restic pass "$(job restic "$RESTIC_DURATION" "$(restic_snapshotter '')" "{}")"
     run restic-skips-a-file fail "$(job restic-broken "$RESTIC_DURATION" "$(restic_snapshotter "--exclude=file_1")" "{}")"
 } | tee -a "$OUT"

@@ -58,22 +58,24 @@ pub enum ActionError {
         /// Every difference.
         report: Report,
     },
-    /// An acknowledged snapshot cannot be restored (lost in a crash, deleted behind the
-    /// checker's back, or the server is gone): the files it held are named.
+    /// An acknowledged snapshot cannot be restored or deleted (lost in a crash, deleted
+    /// behind the checker's back, or the server is gone): the files it held are named.
     #[error(
-        "snapshot {id} of {client} was acknowledged but cannot be restored, so its {files} \
-         files are not recoverable ({sample}): {source}"
+        "snapshot {id} of {client} was acknowledged but cannot be {op}, so its {files} \
+         files may be lost ({sample}): {source}"
     )]
-    Unrestorable {
+    Lost {
         /// The snapshot.
         id: SnapshotId,
         /// The client that took it.
         client: ClientId,
+        /// What failed: `restored` or `deleted`.
+        op: &'static str,
         /// How many regular files its fingerprint lists.
         files: usize,
         /// The first few of them, comma-separated (`and N more` after them).
         sample: String,
-        /// Why the restore failed.
+        /// Why the operation failed.
         source: Box<SnapshotError>,
     },
     /// The metadata of a live snapshot has no fingerprint to compare with.
@@ -318,11 +320,7 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
                 path: self.scratch.clone(),
                 source,
             })?;
-        if let Err(source) = self.snapshotter.restore(&self.id, &id, dir.path()).await {
-            return Err(unrestorable(id, self.id.clone(), &expected, source));
-        }
-        let actual = fingerprint_of(dir.path().to_path_buf()).await?;
-        let report = fingerprint::compare(&expected, &actual);
+        let report = self.restore_and_compare(&id, &expected, dir.path()).await?;
         if report.is_clean() {
             return Ok(Outcome::Done(()));
         }
@@ -336,6 +334,28 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         })
     }
 
+    /// Restores `id` into `into` and compares it with `expected`; a restore that fails is
+    /// [`ActionError::Lost`], naming the files the snapshot held.
+    async fn restore_and_compare(
+        &self,
+        id: &SnapshotId,
+        expected: &Fingerprint,
+        into: &Path,
+    ) -> Result<Report, ActionError> {
+        if let Err(source) = self.snapshotter.restore(&self.id, id, into).await {
+            let client = self.id.clone();
+            return Err(unrestorable(
+                "restored",
+                id.clone(),
+                client,
+                expected,
+                source,
+            ));
+        }
+        let actual = fingerprint_of(into.to_path_buf()).await?;
+        Ok(fingerprint::compare(expected, &actual))
+    }
+
     /// Empties the data directory, restores a random live snapshot into it and compares.
     async fn restore_into_data_dir(&mut self) -> Result<Outcome<()>, ActionError> {
         let Some((id, expected)) = self.pick_live(None).await? else {
@@ -343,15 +363,8 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         };
         let writer = self.writer.clone();
         self.blocking(move |_| writer.delete_everything()).await?;
-        let restored = self
-            .snapshotter
-            .restore(&self.id, &id, self.writer.data_dir())
-            .await;
-        if let Err(source) = restored {
-            return Err(unrestorable(id, self.id.clone(), &expected, source));
-        }
-        let actual = fingerprint_of(self.data_dir().to_path_buf()).await?;
-        let report = fingerprint::compare(&expected, &actual);
+        let data_dir = self.data_dir().to_path_buf();
+        let report = self.restore_and_compare(&id, &expected, &data_dir).await?;
         if report.is_clean() {
             return Ok(Outcome::Done(()));
         }
@@ -371,7 +384,13 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
             return Ok(Outcome::noop("the client has at most one live snapshot"));
         }
         let id = live[self.rng.random_range(0..live.len())].clone();
-        self.snapshotter.delete(&self.id, &id).await?;
+        if let Err(source) = self.snapshotter.delete(&self.id, &id).await {
+            let meta = self.store.get(&id).await?;
+            return Err(match meta.and_then(|m| m.fingerprint) {
+                Some(fp) => unrestorable("deleted", id, self.id.clone(), &fp, source),
+                None => source.into(),
+            });
+        }
         self.store.mark_deleted(&id, now_us()).await?;
         Ok(Outcome::Done(()))
     }
@@ -399,6 +418,7 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
 
 /// Names the files a snapshot that cannot be restored held.
 fn unrestorable(
+    op: &'static str,
     id: SnapshotId,
     client: ClientId,
     expected: &Fingerprint,
@@ -423,9 +443,10 @@ fn unrestorable(
     if files.is_empty() {
         sample = "it held no files".into();
     }
-    ActionError::Unrestorable {
+    ActionError::Lost {
         id,
         client,
+        op,
         files: files.len(),
         sample,
         source: Box::new(source),

@@ -181,7 +181,7 @@ async fn a_write_lost_in_a_crash_is_detected() {
             harness.restart_server().await?.done().unwrap();
             c.restore_compare(Some(first)).await?.done().unwrap();
             let lost = c.restore_compare(Some(last.clone())).await;
-            let Err(ActionError::Unrestorable { source, sample, .. }) = &lost else {
+            let Err(ActionError::Lost { source, sample, .. }) = &lost else {
                 panic!("expected the lost snapshot to be missing, got {lost:?}");
             };
             let SnapshotError::Http {
