@@ -31,7 +31,9 @@ fi
 mkdir -p "$RESULTS_DIR"
 
 WEIGHTS='{ snapshot: 2, restore-compare: 2, delete-snapshot: 1, write-files: 2, delete-subdirectory: 1, delete-files: 1 }'
-WRITER='{ max_depth: 3, max_files_per_write: 100, max_file_size: 1048576, io_limit_bytes: 8388608, free_space_floor_bytes: 0 }'
+# Trees stay small (at most 40 directories x 20 files x 64 KiB): the sut's store keeps a
+# full copy per live snapshot, and the run must stay bounded on disk.
+WRITER='{ max_depth: 3, max_files_per_write: 20, max_file_size: 65536, io_limit_bytes: 1048576, free_space_floor_bytes: 0 }'
 
 # Writes a one-step randomized job: $1 name, $2 duration, $3 snapshotter (YAML flow), $4 faults.
 job() {
@@ -46,6 +48,7 @@ tests:
         robustness:
           clients: 4
           seed: 20261203
+          data_dir: $WORK/$1-data
           writer: $WRITER
           snapshotter: $3
           faults: $4
@@ -76,6 +79,7 @@ print(f"| {label} | {expect} | {'PASS' if passed else 'FAIL'} (exit {code}) | {'
       f"{s['actions']} | {s['snapshots_verified']} | {s['server_restarts']} | {s['elapsed_s']:.1f} s | "
       f"{kind.group(0) if kind else (failures[0][:200].replace('|', '/') if failures else '')} | {named} |")
 PY
+    rm -rf "$WORK"/*-data   # each run's data and store: the disk stays bounded
 }
 
 SUT_SERVER="\"'$BIN' sut --addr 127.0.0.1:{port} --snap-dir {work}/store --snap-admin-token bench"
@@ -85,6 +89,7 @@ sut() { echo "{ http: { server: $SUT_SERVER$1\", admin_token: bench } }"; }
     echo "# Robustness step — $STAMP (UTC)"
     echo
     echo "Machine: $(nproc) cores, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)."
+    echo "Binary: \`$BIN\` (built from $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' plus uncommitted changes'))."
     echo "Command: \`DURATION=$DURATION BUG_DURATION=$BUG_DURATION KILL_EVERY=$KILL_EVERY bench/robustness/run.sh\`"
     echo "(each row: \`stampede run <job> --summary-json\`; the jobs are written by the script:"
     echo "kopia's randomized test, 4 clients, weights $WEIGHTS, writer $WRITER, seed 20261203)."

@@ -44,8 +44,10 @@ fn sut(bugs: &str) -> String {
 const SMALL: &str = "          writer: { max_depth: 2, branching: 2, min_files_per_write: 3, max_files_per_write: 10, max_file_size: 20000, free_space_floor_bytes: 0 }";
 
 /// A one-step job: `clients` clients on `snapshotter` with `rest` (YAML at the step's
-/// config indentation; small trees unless it has a `writer`).
-fn job(snapshotter: &str, clients: u32, rest: &str) -> String {
+/// config indentation; small trees unless it has a `writer`), working in `data` (kept
+/// there, not in the system's temp directory, when the step fails).
+fn job(data: &Path, snapshotter: &str, clients: u32, rest: &str) -> String {
+    let data = data.display();
     let writer = if rest.contains("writer:") { "" } else { SMALL };
     format!(
         r#"name: robust
@@ -58,6 +60,7 @@ tests:
         robustness:
           clients: {clients}
           seed: 7
+          data_dir: {data}
           snapshotter:{snapshotter}
 {writer}
 {rest}
@@ -111,7 +114,8 @@ fn the_tar_example_runs_kopias_six_tests_and_passes() {
 #[test]
 fn a_tar_command_that_skips_a_file_is_caught_and_the_file_named() {
     let rest = "          writer: { max_depth: 0, min_files_per_write: 3, max_files_per_write: 3, free_space_floor_bytes: 0 }\n".to_string() + ONE_ROUND;
-    let yaml = job(&tar("--exclude=./file_1"), 2, &rest);
+    let data = tempfile::tempdir().unwrap();
+    let yaml = job(data.path(), &tar("--exclude=./file_1"), 2, &rest);
     let (out, summary) = run_job(&yaml);
     assert_eq!(out.status.code(), Some(97), "{}", text(&out));
     let s = stats(&summary);
@@ -121,15 +125,38 @@ fn a_tar_command_that_skips_a_file_is_caught_and_the_file_named() {
     let all = text(&out);
     assert!(all.contains("deleted: file_1 (file)"), "{all}");
     assert!(all.contains("FAILED"), "{all}");
+
+    // The JUnit case fails with the report and carries the figures as its output.
+    let dir = tempfile::tempdir().unwrap();
+    let (file, xml) = (dir.path().join("job.yaml"), dir.path().join("junit.xml"));
+    std::fs::write(&file, &yaml).unwrap();
+    let out = stampede(&[
+        "run",
+        file.to_str().unwrap(),
+        "--no-progress",
+        "--junit",
+        xml.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(97), "{}", text(&out));
+    let xml = std::fs::read_to_string(xml).unwrap();
+    assert!(
+        xml.contains("<failure") && xml.contains("deleted: file_1 (file)"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<system-out>") && xml.contains("snapshots verified"),
+        "{xml}"
+    );
 }
 
 #[test]
 fn the_sut_store_survives_sigkills_between_actions() {
-    let rest = "          faults: { restart_server_every: 6 }
+    let rest = "          faults: { restart_server_every: 6, restart_client_every: 5 }
           randomized:
             duration: 6s
             weights: { snapshot: 2, restore-compare: 2, delete-snapshot: 1, write-files: 2, delete-subdirectory: 1, delete-files: 1 }";
-    let (out, summary) = run_job(&job(&sut(""), 4, rest));
+    let data = tempfile::tempdir().unwrap();
+    let (out, summary) = run_job(&job(data.path(), &sut(""), 4, rest));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let s = stats(&summary);
     assert_eq!(s["passed"], true, "{s:#}");
@@ -157,7 +184,8 @@ fn each_bug_switch_of_the_sut_store_is_caught_and_the_damaged_file_named() {
             "was acknowledged but cannot be restored",
         ),
     ] {
-        let (out, summary) = run_job(&job(&sut(bug), 4, &rest));
+        let data = tempfile::tempdir().unwrap();
+        let (out, summary) = run_job(&job(data.path(), &sut(bug), 4, &rest));
         assert_eq!(out.status.code(), Some(97), "{bug}: {}", text(&out));
         let s = stats(&summary);
         assert_eq!(s["passed"], false, "{bug}: {s:#}");
@@ -172,11 +200,9 @@ fn each_bug_switch_of_the_sut_store_is_caught_and_the_damaged_file_named() {
 
 #[test]
 fn a_later_run_restores_and_checks_the_snapshots_of_earlier_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let rest = format!("          data_dir: {}\n{ONE_ROUND}", data.display());
-    let yaml =
-        job(&tar(""), 2, &rest).replace("name: robust\ntests:", "name: robust\nruns: 2\ntests:");
+    let data = tempfile::tempdir().unwrap();
+    let yaml = job(data.path(), &tar(""), 2, ONE_ROUND)
+        .replace("name: robust\ntests:", "name: robust\nruns: 2\ntests:");
     let (out, summary) = run_job(&yaml);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let runs = summary["robustness"].as_array().unwrap();

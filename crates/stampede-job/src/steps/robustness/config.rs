@@ -246,3 +246,68 @@ impl RobustnessConfig {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAR: &str = r#"command: { repo: /r, snapshot: "tar -C {source} -cf x .", restore: "tar -C {target} -xf {id}", delete: "rm {id}" }"#;
+
+    /// The problems of a config given as YAML lines after `snapshotter`.
+    fn check(snapshotter: &str, rest: &str, expected: &[&str]) {
+        let yaml = format!("snapshotter: {{ {snapshotter} }}\n{rest}");
+        let config: RobustnessConfig = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(config.problems(), expected, "{yaml}");
+    }
+
+    #[test]
+    fn problems_name_the_field() {
+        let body = "body: [{ action: snapshot }]";
+        check(TAR, body, &[]);
+        check(
+            TAR,
+            "clients: 0\nbody: [{ action: snapshot, repeat: 0 }]",
+            &[
+                "clients: must be between 1 and 256",
+                "body[0].repeat: must be at least 1",
+            ],
+        );
+        check(
+            TAR,
+            "",
+            &["body: give the actions each client runs (body) or a randomized mode (randomized)"],
+        );
+        check(
+            TAR,
+            "body: [{ action: gc }]\nrandomized: { duration: 1s }",
+            &["randomized: give either body or randomized, not both"],
+        );
+        check(
+            TAR,
+            "randomized: { duration: 1s, weights: { gc: 0 } }",
+            &["randomized.weights: give at least one action a weight above 0"],
+        );
+        check(
+            TAR,
+            "body: [{ action: restart-server }]",
+            &["snapshotter.command.server: restarting the server needs the server's command"],
+        );
+        check(
+            "http: { admin_token: x }",
+            "faults: { restart_server_every: 0 }\nbody: [{ action: snapshot }]",
+            &[
+                "faults.restart_server_every: must be at least 1",
+                "snapshotter.http.url: give the store's URL, or a server command that prints it",
+                "snapshotter.http.server: restarting the server needs the server's command",
+            ],
+        );
+        check(
+            "http: { url: \"https://x:1\" }",
+            "writer: { min_file_size: 9, max_file_size: 1 }\nbody: [{ action: snapshot }]",
+            &[
+                "writer: invalid file writer option: min_file_size is above max_file_size",
+                "snapshotter.http.url: \"https://x:1\" is not a plain http://host:port base URL",
+            ],
+        );
+    }
+}

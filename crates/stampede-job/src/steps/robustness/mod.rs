@@ -24,7 +24,7 @@ use stampede_api::job::events;
 use stampede_api::robustness::{ClientStats, RobustnessStats};
 use stampede_robust::{
     ActionError, ActionKind, Client, CommandConfig, CommandSnapshotter, Harness, HttpConfig,
-    HttpSnapshotter, MetadataStore, Snapshotter, Stats, WriterError,
+    HttpSnapshotter, MetadataStore, Snapshotter, Stats, VerifyReport, WriterError,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -164,7 +164,7 @@ async fn drive<S: Snapshotter, M: MetadataStore>(
     let mut failures = Vec::new();
     let mut verified = 0;
     if config.verify_earlier && earlier_live > 0 {
-        let found = harness.verify_live().await;
+        let found = verify(&harness, cancel).await;
         let found = found.map_err(|e| format!("verifying earlier snapshots: {e}"))?;
         stats.earlier_verified = found.verified;
         verified += found.verified;
@@ -209,7 +209,7 @@ async fn drive<S: Snapshotter, M: MetadataStore>(
             let restarted = restarted.map_err(|e| format!("final server restart: {e}"))?;
             stats.server_restarts += u64::from(!restarted.is_noop());
         }
-        let found = harness.verify_live().await;
+        let found = verify(&harness, cancel).await;
         let found = found.map_err(|e| format!("verifying every live snapshot: {e}"))?;
         verified += found.verified;
         failures.extend(found.failures.iter().map(|e| format!("at the end: {e}")));
@@ -230,6 +230,17 @@ async fn drive<S: Snapshotter, M: MetadataStore>(
     stats.failures = failures.into_iter().map(cap).collect();
     stats.passed = stats.failures.is_empty();
     Ok(stats)
+}
+
+/// [`Harness::verify_live`], given up when the job is cancelled.
+async fn verify<S: Snapshotter, M: MetadataStore>(
+    harness: &Harness<S, M>,
+    cancel: &CancellationToken,
+) -> Result<VerifyReport, String> {
+    tokio::select! {
+        found = harness.verify_live() => found.map_err(|e| e.to_string()),
+        () = cancel.cancelled() => Err("the job was cancelled".to_string()),
+    }
 }
 
 /// One client's work: the fixed body, or random actions until the duration has passed.

@@ -59,7 +59,18 @@ impl ServerProcess {
     /// same port.
     pub(crate) fn restart(&mut self) -> Result<(), String> {
         self.kill();
-        self.spawn().map(drop)
+        // The old server's port may take a moment to be free (its last threads closing
+        // it): a server that exits before printing its URL is started again, until `wait`.
+        let deadline = std::time::Instant::now() + self.wait;
+        loop {
+            match self.spawn() {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() >= deadline || !e.contains("exited") => {
+                    return Err(e);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
     }
 
     fn spawn(&mut self) -> Result<Option<String>, String> {
@@ -157,29 +168,42 @@ pub(crate) fn restart_hook(server: Arc<Mutex<ServerProcess>>) -> stampede_robust
     })
 }
 
-/// True while a process of `group` is still running, not a zombie (Linux's /proc; where
-/// it cannot be read, the group counts as gone). A server the shell forked is reparented
-/// when the shell dies, and a zombie nobody reaps must not hold the restart back.
+/// True while a thread of a process of `group` is still running, not a zombie (Linux's
+/// /proc; where it cannot be read, the group counts as gone). Threads count: the leader
+/// of a multi-threaded server turns zombie before its other threads have closed its
+/// sockets. A zombie nobody reaps (a server the shell forked, reparented when the shell
+/// died) must not hold the restart back.
 fn group_running(group: i32) -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
     };
     let group = group.to_string();
+    // After `pid (comm) `: state, ppid, pgrp.
+    let fields = |stat: &str| -> Option<(String, String)> {
+        let (_, rest) = stat.rsplit_once(") ")?;
+        let mut f = rest.split(' ');
+        let state = f.next()?.to_string();
+        Some((state, f.nth(1)?.to_string()))
+    };
+    let live = |state: &str| state != "Z" && state != "X";
     dir.flatten().any(|entry| {
-        let is_pid = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
-        is_pid
-            && std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
-                // After `pid (comm) `: state, ppid, pgrp.
-                stat.rsplit_once(") ").is_some_and(|(_, rest)| {
-                    let mut fields = rest.split(' ');
-                    let state = fields.next();
-                    let pgrp = fields.nth(1);
-                    state != Some("Z") && pgrp == Some(group.as_str())
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        match fields(&stat) {
+            Some((_, pgrp)) if pgrp == group => {
+                let Ok(tasks) = std::fs::read_dir(entry.path().join("task")) else {
+                    return false;
+                };
+                tasks.flatten().any(|task| {
+                    std::fs::read_to_string(task.path().join("stat"))
+                        .ok()
+                        .and_then(|s| fields(&s))
+                        .is_some_and(|(state, _)| live(&state))
                 })
-            })
+            }
+            _ => false,
+        }
     })
 }
 
@@ -188,4 +212,62 @@ fn port_of(url: &str) -> Result<u16, String> {
         .and_then(|rest| rest.trim_end_matches('/').rsplit_once(':'))
         .and_then(|(_, port)| port.parse().ok())
         .ok_or_else(|| format!("{url:?} is not an http://host:port URL with a port"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group_of(server: &ServerProcess) -> i32 {
+        i32::try_from(server.child.as_ref().unwrap().id()).unwrap()
+    }
+
+    #[test]
+    fn a_restart_kills_the_whole_group_and_starts_again_on_the_same_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("ports");
+        // Not `exec`: the shell forks `sleep`, so only a group kill stops both.
+        let template = format!("echo {{port}} >> '{}'; sleep 30; true", log.display());
+        let wait = Duration::from_secs(5);
+        let (mut server, url) =
+            ServerProcess::start(&template, Some("http://127.0.0.1:4567"), wait).unwrap();
+        assert_eq!(url, "http://127.0.0.1:4567");
+        let first = group_of(&server);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(group_running(first));
+        server.restart().unwrap();
+        assert!(!group_running(first), "the first server's group is gone");
+        let second = group_of(&server);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "4567\n4567\n");
+        drop(server);
+        assert!(!group_running(second), "dropping the server kills it");
+    }
+
+    #[test]
+    fn a_server_that_does_not_print_its_url_is_refused_with_what_it_did() {
+        let wait = Duration::from_secs(5);
+        let printed = ServerProcess::start("echo hello; sleep 30", None, wait)
+            .err()
+            .unwrap();
+        assert!(
+            printed.contains(r#"printed "hello" instead of `listening on URL`"#),
+            "{printed}"
+        );
+        let exited = ServerProcess::start("exit 3", None, wait).err().unwrap();
+        assert!(exited.contains("exited (or closed its output)"), "{exited}");
+        let silent = ServerProcess::start("sleep 30", None, Duration::from_millis(300));
+        let silent = silent.err().unwrap();
+        assert!(
+            silent.contains("did not print `listening on URL` within 300ms"),
+            "{silent}"
+        );
+        let (server, url) = ServerProcess::start(
+            "echo listening on http://127.0.0.1:9876; sleep 30",
+            None,
+            wait,
+        )
+        .unwrap();
+        assert_eq!((url.as_str(), server.port), ("http://127.0.0.1:9876", 9876));
+    }
 }
