@@ -209,6 +209,17 @@ fn a_later_run_restores_and_checks_the_snapshots_of_earlier_runs() {
     assert_eq!(runs.len(), 2, "{summary:#}");
     assert_eq!(runs[0]["earlier_verified"], 0);
     assert_eq!(runs[1]["earlier_verified"], 2, "{:#}", runs[1]);
+
+    // In a temporary directory per run, the earlier repository is gone: nothing to check.
+    let in_temp = yaml.replace(
+        &format!("          data_dir: {}\n", data.path().display()),
+        "",
+    );
+    assert_ne!(in_temp, yaml);
+    let (out, summary) = run_job(&in_temp);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let runs = summary["robustness"].as_array().unwrap();
+    assert_eq!(runs[1]["earlier_verified"], 0, "{:#}", runs[1]);
 }
 
 #[test]

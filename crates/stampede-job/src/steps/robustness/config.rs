@@ -45,7 +45,8 @@ pub struct RobustnessConfig {
     #[serde(default)]
     pub faults: Faults,
     /// First restore and compare every live snapshot that earlier runs of this step
-    /// recorded in the job's events (default true).
+    /// recorded in the job's events (default true). Only where the repository outlives a
+    /// run: with `data_dir` set, or an `http` store the step does not run itself.
     #[serde(default = "yes")]
     pub verify_earlier: bool,
     /// At the end, restore and compare every live snapshot of every client (after one

@@ -64,7 +64,11 @@ pub(crate) async fn run(
             work.display()
         )));
     }
-    let (store, earlier_live) = EventMetaStore::load(ctx.emitter.clone()).await?;
+    // Snapshots of earlier runs can only be restored from a repository that outlived them.
+    let persistent = config.data_dir.is_some()
+        || matches!(&config.snapshotter, SnapshotterConfig::Http(h) if h.server.is_none());
+    let earlier = config.verify_earlier && persistent;
+    let (store, earlier_live) = EventMetaStore::load(ctx.emitter.clone(), earlier).await?;
     let seed = config.seed.unwrap_or_else(random_seed);
     let started = Instant::now();
     let clients = work.join("clients");
@@ -163,7 +167,7 @@ async fn drive<S: Snapshotter, M: MetadataStore>(
     };
     let mut failures = Vec::new();
     let mut verified = 0;
-    if config.verify_earlier && earlier_live > 0 {
+    if earlier_live > 0 {
         let found = verify(&harness, cancel).await;
         let found = found.map_err(|e| format!("verifying earlier snapshots: {e}"))?;
         stats.earlier_verified = found.verified;

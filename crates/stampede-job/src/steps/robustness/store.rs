@@ -16,11 +16,19 @@ pub(crate) struct EventMetaStore {
 }
 
 impl EventMetaStore {
-    /// A store over the step's emitter, holding what earlier runs of the step recorded.
-    /// Returns it and how many live snapshots those runs left.
-    pub(crate) async fn load(emitter: Emitter) -> Result<(EventMetaStore, usize), String> {
+    /// A store over the step's emitter holding, with `earlier`, what earlier runs of the
+    /// step recorded. Returns it and how many live snapshots those runs left.
+    pub(crate) async fn load(
+        emitter: Emitter,
+        earlier: bool,
+    ) -> Result<(EventMetaStore, usize), String> {
         let memory = MemoryStore::new();
-        for payload in emitter.earlier(events::ROBUSTNESS_SNAPSHOT).await? {
+        let payloads = if earlier {
+            emitter.earlier(events::ROBUSTNESS_SNAPSHOT).await?
+        } else {
+            Vec::new()
+        };
+        for payload in payloads {
             let record: SnapshotRecord = serde_json::from_str(&payload).map_err(|e| {
                 format!(
                     "a stored {} event is not a snapshot record: {e}",
