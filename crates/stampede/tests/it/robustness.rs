@@ -82,25 +82,25 @@ fn stats(summary: &Value) -> &Value {
     &all[0]
 }
 
-#[test]
-fn the_tar_example_runs_kopias_six_tests_and_passes() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/robustness-tar.yaml");
+/// Runs `examples/<file>` and checks that each of kopia's six tests passed for 4 clients.
+fn check_example(file: &str, test: &str) -> Vec<Value> {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(file);
     let yaml = std::fs::read_to_string(example).unwrap();
     let (out, summary) = run_job(&yaml);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let steps = summary["robustness"].as_array().expect("robustness stats");
     let names: Vec<_> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(
-        names,
-        [
-            "tar/many-small-files",
-            "tar/one-large-file",
-            "tar/many-small-files-across-tree",
-            "tar/randomized",
-            "tar/gc-while-clients-work",
-            "tar/delete-random-snapshot"
-        ]
-    );
+    let kopia = [
+        "many-small-files",
+        "one-large-file",
+        "many-small-files-across-tree",
+        "randomized",
+        "gc-while-clients-work",
+        "delete-random-snapshot",
+    ];
+    assert_eq!(names, kopia.map(|k| format!("{test}/{k}")));
     for s in steps {
         assert_eq!(s["passed"], true, "{s:#}");
         assert_eq!(s["clients"], 4, "{s:#}");
@@ -108,7 +108,53 @@ fn the_tar_example_runs_kopias_six_tests_and_passes() {
         assert!(s["snapshots_verified"].as_u64().unwrap() >= 4, "{s:#}");
     }
     let all = text(&out);
-    assert!(all.contains("tar/randomized on local-1 — PASSED"), "{all}");
+    assert!(
+        all.contains(&format!("{test}/randomized on local-1 — PASSED")),
+        "{all}"
+    );
+    steps.clone()
+}
+
+#[test]
+fn the_tar_example_runs_kopias_six_tests_and_passes() {
+    let steps = check_example("robustness-tar.yaml", "tar");
+    assert!(
+        steps[4]["total"]["gc"]["count"].as_u64().unwrap() >= 8,
+        "{:#}",
+        steps[4]
+    );
+}
+
+#[test]
+fn the_sut_example_runs_kopias_six_tests_and_passes_through_kills() {
+    let steps = check_example("robustness-sut.yaml", "sut");
+    assert!(
+        steps[3]["server_restarts"].as_u64().unwrap() >= 2,
+        "{:#}",
+        steps[3]
+    );
+    assert!(
+        steps[4]["total"]["gc"]["count"].as_u64().unwrap() >= 8,
+        "{:#}",
+        steps[4]
+    );
+}
+
+#[test]
+fn running_out_of_space_is_recovered_from_as_kopia_does() {
+    // A free-space floor no disk has: every write fails with "no space left", and each
+    // time the client restores a live snapshot into its data directory and goes on.
+    let rest = "          writer: { max_depth: 1, max_files_per_write: 3, free_space_floor_bytes: 1000000000000000000 }
+          randomized: { duration: 1s, weights: { write-files: 1, snapshot: 1 } }";
+    let data = tempfile::tempdir().unwrap();
+    let (out, summary) = run_job(&job(data.path(), &tar(""), 2, rest));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = stats(&summary);
+    let writes = &s["total"]["write-files"];
+    assert!(writes["errors"].as_u64().unwrap() >= 1, "{s:#}");
+    assert_eq!(writes["errors"], writes["count"], "{s:#}");
+    let recoveries = &s["total"]["restore-into-data-dir"]["count"];
+    assert_eq!(recoveries, &writes["errors"], "{s:#}");
 }
 
 #[test]
