@@ -11,7 +11,6 @@
 //! error fails the target with a report naming the damaged files.
 
 mod config;
-mod server;
 mod store;
 
 use std::collections::BTreeMap;
@@ -24,7 +23,7 @@ use stampede_api::job::events;
 use stampede_api::robustness::{ClientStats, RobustnessStats};
 use stampede_robust::{
     ActionError, ActionKind, Client, CommandConfig, CommandSnapshotter, Harness, HttpConfig,
-    HttpSnapshotter, MetadataStore, Snapshotter, Stats, VerifyReport, WriterError,
+    HttpSnapshotter, MetadataStore, ServerProcess, Snapshotter, Stats, VerifyReport, WriterError,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -33,7 +32,6 @@ pub use config::{
 };
 
 use super::{StepCtx, StepOutcome};
-use server::ServerProcess;
 use store::EventMetaStore;
 
 /// The most characters of one failure report kept in the step's error and statistics.
@@ -142,7 +140,7 @@ async fn http_snapshotter(
     config.connect_wait = humantime::format_duration(wait).to_string();
     let mut snapshotter = HttpSnapshotter::new(config).map_err(|e| e.to_string())?;
     if let Some(server) = &server {
-        snapshotter = snapshotter.with_restart(server::restart_hook(server.clone()));
+        snapshotter = snapshotter.with_restart(stampede_robust::restart_hook(server.clone()));
     }
     Ok((snapshotter, server))
 }

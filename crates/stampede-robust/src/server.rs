@@ -1,5 +1,5 @@
-//! The server under test as a process the step owns, so a fault can kill it with SIGKILL
-//! and start it again on the same port and data: the `http` snapshotter's `server`.
+//! The server under test as a process of ours, so a fault can kill it with SIGKILL and
+//! start it again on the same port and data (the robustness step's `http` store).
 //!
 //! The command runs with `sh -c` in its own process group (the whole group is killed, so
 //! a shell wrapper does not leave the real server running). Without a configured URL the
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// A running server command; killed (its whole process group) on drop.
-pub(crate) struct ServerProcess {
+pub struct ServerProcess {
     template: String,
     /// `Some` when the URL is read from the server's output.
     reads_url: bool,
@@ -27,7 +27,7 @@ impl ServerProcess {
     /// Starts `template` (with `{port}` = the port of `url`, or 0 without one) and, when
     /// there is no `url`, waits up to `wait` for its `listening on URL` line. Returns the
     /// server and the store's URL.
-    pub(crate) fn start(
+    pub fn start(
         template: &str,
         url: Option<&str>,
         wait: Duration,
@@ -57,7 +57,7 @@ impl ServerProcess {
 
     /// Kills the server's process group with SIGKILL, reaps it, and starts it again on the
     /// same port.
-    pub(crate) fn restart(&mut self) -> Result<(), String> {
+    pub fn restart(&mut self) -> Result<(), String> {
         self.kill();
         // The old server's port may take a moment to be free (its last threads closing
         // it): a server that exits before printing its URL is started again, until `wait`.
@@ -114,7 +114,7 @@ impl ServerProcess {
                     self.child = Some(child);
                     self.kill();
                     return Err(format!(
-                        "the server `{command}` {why}; give snapshotter.http.url, or a command \
+                        "the server `{command}` {why}; give the URL instead, or a command \
                          that prints it (stampede sut does)"
                     ));
                 }
@@ -141,14 +141,20 @@ impl ServerProcess {
         }
         let _ = child.wait();
         if let Some(group) = group {
-            let deadline = std::time::Instant::now() + self.wait;
-            while rustix::process::test_kill_process_group(group).is_ok()
-                && group_running(group.as_raw_nonzero().get())
-                && std::time::Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            wait_group_gone(group, self.wait);
         }
+    }
+}
+
+/// Waits up to `within` until no thread of a process of `group` is running (after a
+/// SIGKILL of the group), so what the old server held, its port above all, is free.
+pub(crate) fn wait_group_gone(group: rustix::process::Pid, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while rustix::process::test_kill_process_group(group).is_ok()
+        && group_running(group.as_raw_nonzero().get())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -158,8 +164,9 @@ impl Drop for ServerProcess {
     }
 }
 
-/// A restart hook for the http snapshotter over a shared server process.
-pub(crate) fn restart_hook(server: Arc<Mutex<ServerProcess>>) -> stampede_robust::RestartHook {
+/// A restart hook for the [`HttpSnapshotter`](crate::HttpSnapshotter) over a shared server
+/// process.
+pub fn restart_hook(server: Arc<Mutex<ServerProcess>>) -> crate::RestartHook {
     Arc::new(move || {
         server
             .lock()
