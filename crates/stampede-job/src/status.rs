@@ -33,6 +33,8 @@ use stampede_api::testrun::{ResultStatus, TestProgress, TestRunStatus};
 use stampede_core::ExitCode;
 use stampede_store::{Event, Seq};
 
+pub use crate::steps::robustness::robustness_summaries;
+
 /// One test of a job's descriptor, as the status lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TestLayout {
@@ -781,7 +783,7 @@ pub struct LoadStepSummary {
 /// Every load step's summary in `runs`, in run, test, step and target order. A payload that
 /// is not a summary is skipped (the event is still in the status).
 pub fn load_summaries<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<LoadStepSummary> {
-    step_payloads(runs, names::LOAD_SUMMARY)
+    step_payloads(runs, stampede_api::job::events::LOAD_SUMMARY)
         .into_iter()
         .map(|(test, step, target, summary)| LoadStepSummary {
             test,
@@ -792,26 +794,9 @@ pub fn load_summaries<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<
         .collect()
 }
 
-/// Every robustness step's statistics in `runs` (its `RobustnessStats` events), named
-/// `test/step`, in run, test, step and target order.
-pub fn robustness_summaries<'a>(
-    runs: impl IntoIterator<Item = &'a RunStatus>,
-) -> Vec<stampede_api::robustness::RobustnessSummary> {
-    step_payloads(runs, names::ROBUSTNESS_STATS)
-        .into_iter()
-        .map(
-            |(test, step, target, stats)| stampede_api::robustness::RobustnessSummary {
-                name: format!("{test}/{step}"),
-                target,
-                stats,
-            },
-        )
-        .collect()
-}
-
-/// The payloads of the step events named `name` that parse as `T`, with their test, step
-/// and target; others are skipped (the events are still in the status).
-fn step_payloads<'a, T: serde::de::DeserializeOwned>(
+/// The payloads of the step events named `name` in `runs` that decode as `T`, each with
+/// its test, step label and target, in run, test, step and target order.
+pub(crate) fn step_payloads<'a, T: serde::de::DeserializeOwned>(
     runs: impl IntoIterator<Item = &'a RunStatus>,
     name: &str,
 ) -> Vec<(String, String, String, T)> {
@@ -827,8 +812,12 @@ fn step_payloads<'a, T: serde::de::DeserializeOwned>(
                         .filter_map(|e| e.payload.as_ref())
                         .filter_map(|p| serde_json::from_str(p.get()).ok());
                     for payload in payloads {
-                        let (t, s) = (test.name.clone(), step.label.clone());
-                        found.push((t, s, target.target.clone(), payload));
+                        found.push((
+                            test.name.clone(),
+                            step.label.clone(),
+                            target.target.clone(),
+                            payload,
+                        ));
                     }
                 }
             }

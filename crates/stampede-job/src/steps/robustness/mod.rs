@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stampede_api::job::events;
-use stampede_api::robustness::{ClientStats, RobustnessStats};
+use stampede_api::robustness::{ClientStats, RobustnessStats, RobustnessSummary};
 use stampede_robust::{
     ActionError, ActionKind, Client, CommandConfig, CommandSnapshotter, Harness, HttpConfig,
     HttpSnapshotter, MetadataStore, ServerProcess, Snapshotter, Stats, VerifyReport, WriterError,
@@ -111,6 +111,21 @@ pub(crate) async fn run(
     } else {
         StepOutcome::Failed(stats.failures.join("\n"))
     })
+}
+
+/// Every robustness step's statistics in `runs` (its `RobustnessStats` events), named
+/// `test/step`, in run, test, step and target order.
+pub fn robustness_summaries<'a>(
+    runs: impl IntoIterator<Item = &'a stampede_api::job::RunStatus>,
+) -> Vec<RobustnessSummary> {
+    crate::status::step_payloads(runs, events::ROBUSTNESS_STATS)
+        .into_iter()
+        .map(|(test, step, target, stats)| RobustnessSummary {
+            name: format!("{test}/{step}"),
+            target,
+            stats,
+        })
+        .collect()
 }
 
 /// Starts the server when there is a `server` command, and the snapshotter for the store.
