@@ -104,3 +104,41 @@ fn from_record(record: SnapshotRecord) -> Result<SnapshotMeta, serde_json::Error
         deleted_us: record.deleted_us,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stampede_robust::Fingerprint;
+
+    #[test]
+    fn a_record_keeps_everything_the_checker_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/f"), b"data").unwrap();
+        let meta = SnapshotMeta {
+            id: SnapshotId("s1".into()),
+            client: ClientId("client-0-ab".into()),
+            start_us: 10,
+            end_us: 20,
+            fingerprint: Some(Fingerprint::of(dir.path()).unwrap()),
+            deleted: false,
+            deleted_us: None,
+        };
+        let record = to_record(&meta);
+        let text = serde_json::to_string(&record).unwrap();
+        assert!(text.contains(r#""path":"d/f""#), "{text}");
+        assert!(!text.contains("deleted_us"), "{text}");
+        let back: SnapshotRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(from_record(back).unwrap(), meta);
+
+        let deleted = SnapshotMeta {
+            fingerprint: None,
+            deleted: true,
+            deleted_us: Some(30),
+            ..meta
+        };
+        let back = from_record(to_record(&deleted)).unwrap();
+        assert_eq!(back, deleted);
+        assert!(to_record(&deleted).fingerprint.is_none());
+    }
+}
