@@ -250,10 +250,6 @@ async fn run_async(args: RunArgs) -> Result<Code, Failed> {
     let status = runner::job_status(&store, id, &job)
         .await
         .map_err(|e| Failed::other(e.to_string()))?;
-    for r in stampede_job::status::robustness_summaries(&status.runs) {
-        let title = format!("{} on {}", r.name, r.target);
-        print!("{}", stampede_report::render_robustness(&title, &r.stats));
-    }
     print!("{}", render_status(&status));
     let code = stampede_job::status::exit_code(outcome.state(), &status);
     match &outcome {
@@ -318,11 +314,17 @@ fn skipped(status: &JobStatus) -> Vec<String> {
     skipped
 }
 
-/// The job's status as text: per run, each test's targets and where they ended, then the
-/// reporters' verdicts.
+/// The job's status as text: each robustness step's figures, then per run, each test's
+/// targets and where they ended, then the reporters' verdicts.
 pub(crate) fn render_status(status: &JobStatus) -> String {
     use std::fmt::Write;
     let mut out = String::new();
+    // Each robustness step's figures and failure reports first: the status lines after
+    // them repeat only the verdicts.
+    for r in stampede_job::status::robustness_summaries(&status.runs) {
+        let title = format!("{} on {}", r.name, r.target);
+        out.push_str(&stampede_report::render_robustness(&title, &r.stats));
+    }
     let _ = writeln!(
         out,
         "\njob {} ({}): {}",
