@@ -197,6 +197,12 @@ pub mod events {
     pub const TEST_RUN_STOP: &str = "TestRunStopRequested";
     /// A locally executed run ended; payload [`TestFinished`](crate::testrun::TestFinished).
     pub const TEST_RUN_FINISHED: &str = "TestRunFinished";
+    /// A robustness step's client took or deleted a snapshot; payload
+    /// [`SnapshotRecord`](crate::robustness::SnapshotRecord).
+    pub const ROBUSTNESS_SNAPSHOT: &str = "RobustnessSnapshot";
+    /// A robustness step's statistics on one target; payload
+    /// [`RobustnessStats`](crate::robustness::RobustnessStats).
+    pub const ROBUSTNESS_STATS: &str = "RobustnessStats";
 }
 
 /// Payload of `RunStarted`.

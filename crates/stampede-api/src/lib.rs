@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod job;
 pub mod scale;
+pub mod robustness;
 pub mod server;
 pub mod testrun;
 
@@ -150,6 +151,9 @@ pub struct RunSummary {
     /// The final reporters' verdicts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub final_reports: Vec<job::Report>,
+    /// One entry per robustness step that ran on a target, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub robustness: Vec<robustness::RobustnessSummary>,
 }
 
 /// One step's summary with its name.

@@ -40,5 +40,8 @@ pub use steps::load::{
     StageConfig, ThresholdEntry, ThresholdObject, run_load, streamed_summary,
 };
 pub use steps::scale::ScaleConfig;
+pub use steps::robustness::{
+    BodyAction, Faults, HttpStoreConfig, Randomized, RobustnessConfig, SnapshotterConfig,
+};
 pub use steps::sleep::SleepConfig;
 pub use steps::wait_port::WaitPortConfig;

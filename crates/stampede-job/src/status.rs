@@ -33,6 +33,8 @@ use stampede_api::testrun::{ResultStatus, TestProgress, TestRunStatus};
 use stampede_core::ExitCode;
 use stampede_store::{Event, Seq};
 
+pub use crate::steps::robustness::robustness_summaries;
+
 /// One test of a job's descriptor, as the status lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TestLayout {

@@ -1,7 +1,10 @@
-//! Reports of a run: the table printed at the end of `run` and `quick`, and [`junit`] XML
-//! for CI systems.
+//! Reports of a run: the table printed at the end of `run` and `quick`, a robustness
+//! step's figures ([`render_robustness`]), and [`junit`] XML for CI systems.
 
 pub mod junit;
+mod robustness;
+
+pub use robustness::render_robustness;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};

@@ -6,10 +6,14 @@ use std::fmt;
 use std::time::Duration;
 
 use rand::{Rng, RngExt};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+pub use stampede_api::robustness::ActionStats;
 
 /// One thing a client can do (kopia's action keys, renamed to say what they do).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionKind {
     /// Fingerprint the data directory, snapshot it, record the metadata
@@ -78,7 +82,7 @@ impl fmt::Display for ActionKind {
 ///
 /// The default is kopia's: 1 for every action except `restore-into-data-dir` (0); the
 /// fault `restart-server` is 0 too, so faults are always asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Weights(pub BTreeMap<ActionKind, u32>);
 
@@ -113,23 +117,6 @@ impl Weights {
         }
         None
     }
-}
-
-/// How one action's runs went.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActionStats {
-    /// Runs, whatever their result.
-    pub count: u64,
-    /// Runs that failed.
-    pub errors: u64,
-    /// Runs that had nothing to do.
-    pub no_ops: u64,
-    /// Sum of run times, in microseconds.
-    pub total_us: u64,
-    /// Shortest run, in microseconds.
-    pub min_us: u64,
-    /// Longest run, in microseconds.
-    pub max_us: u64,
 }
 
 /// How a run ended, for [`Stats::record`].

@@ -58,6 +58,26 @@ pub enum ActionError {
         /// Every difference.
         report: Report,
     },
+    /// An acknowledged snapshot cannot be restored or deleted (lost in a crash, deleted
+    /// behind the checker's back, or the server is gone): the files it held are named.
+    #[error(
+        "snapshot {id} of {client} was acknowledged but cannot be {op}, so its {files} \
+         files may be lost ({sample}): {source}"
+    )]
+    Lost {
+        /// The snapshot.
+        id: SnapshotId,
+        /// The client that took it.
+        client: ClientId,
+        /// What failed: `restored` or `deleted`.
+        op: &'static str,
+        /// How many regular files its fingerprint lists.
+        files: usize,
+        /// The first few of them, comma-separated (`and N more` after them).
+        sample: String,
+        /// Why the operation failed.
+        source: Box<SnapshotError>,
+    },
     /// The metadata of a live snapshot has no fingerprint to compare with.
     #[error("snapshot {0} has no recorded fingerprint to compare a restore with")]
     MissingFingerprint(SnapshotId),
@@ -176,6 +196,17 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         Ok(if any_done { Outcome::Done(()) } else { last })
     }
 
+    /// Restarts this client: revokes it on the server, then authorizes and connects it
+    /// again (a fault: its snapshots must stay reachable). Waits at the fault gate like an
+    /// action, so it never overlaps a server restart.
+    pub async fn restart(&mut self) -> Result<(), ActionError> {
+        let _shared = self.gate.clone().read_owned().await;
+        self.snapshotter.remove_client(&self.id).await?;
+        self.snapshotter.authorize_client(&self.id).await?;
+        self.snapshotter.connect(&self.id).await?;
+        Ok(())
+    }
+
     /// Picks an action by weight and runs it.
     pub async fn random_action(
         &mut self,
@@ -289,9 +320,7 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
                 path: self.scratch.clone(),
                 source,
             })?;
-        self.snapshotter.restore(&self.id, &id, dir.path()).await?;
-        let actual = fingerprint_of(dir.path().to_path_buf()).await?;
-        let report = fingerprint::compare(&expected, &actual);
+        let report = self.restore_and_compare(&id, &expected, dir.path()).await?;
         if report.is_clean() {
             return Ok(Outcome::Done(()));
         }
@@ -305,6 +334,28 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         })
     }
 
+    /// Restores `id` into `into` and compares it with `expected`; a restore that fails is
+    /// [`ActionError::Lost`], naming the files the snapshot held.
+    async fn restore_and_compare(
+        &self,
+        id: &SnapshotId,
+        expected: &Fingerprint,
+        into: &Path,
+    ) -> Result<Report, ActionError> {
+        if let Err(source) = self.snapshotter.restore(&self.id, id, into).await {
+            let client = self.id.clone();
+            return Err(unrestorable(
+                "restored",
+                id.clone(),
+                client,
+                expected,
+                source,
+            ));
+        }
+        let actual = fingerprint_of(into.to_path_buf()).await?;
+        Ok(fingerprint::compare(expected, &actual))
+    }
+
     /// Empties the data directory, restores a random live snapshot into it and compares.
     async fn restore_into_data_dir(&mut self) -> Result<Outcome<()>, ActionError> {
         let Some((id, expected)) = self.pick_live(None).await? else {
@@ -312,11 +363,8 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
         };
         let writer = self.writer.clone();
         self.blocking(move |_| writer.delete_everything()).await?;
-        self.snapshotter
-            .restore(&self.id, &id, self.writer.data_dir())
-            .await?;
-        let actual = fingerprint_of(self.data_dir().to_path_buf()).await?;
-        let report = fingerprint::compare(&expected, &actual);
+        let data_dir = self.data_dir().to_path_buf();
+        let report = self.restore_and_compare(&id, &expected, &data_dir).await?;
         if report.is_clean() {
             return Ok(Outcome::Done(()));
         }
@@ -336,7 +384,13 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
             return Ok(Outcome::noop("the client has at most one live snapshot"));
         }
         let id = live[self.rng.random_range(0..live.len())].clone();
-        self.snapshotter.delete(&self.id, &id).await?;
+        if let Err(source) = self.snapshotter.delete(&self.id, &id).await {
+            let meta = self.store.get(&id).await?;
+            return Err(match meta.and_then(|m| m.fingerprint) {
+                Some(fp) => unrestorable("deleted", id, self.id.clone(), &fp, source),
+                None => source.into(),
+            });
+        }
         self.store.mark_deleted(&id, now_us()).await?;
         Ok(Outcome::Done(()))
     }
@@ -359,6 +413,43 @@ impl<S: Snapshotter, M: MetadataStore> Client<S, M> {
             Some(fp) => Ok(Some((id, fp))),
             None => Err(ActionError::MissingFingerprint(id)),
         }
+    }
+}
+
+/// Names the files a snapshot that cannot be restored held.
+fn unrestorable(
+    op: &'static str,
+    id: SnapshotId,
+    client: ClientId,
+    expected: &Fingerprint,
+    source: SnapshotError,
+) -> ActionError {
+    const SHOWN: usize = 5;
+    let files: Vec<&str> = expected
+        .entries
+        .iter()
+        .filter(|e| e.kind == crate::fingerprint::EntryKind::File)
+        .map(|e| e.path.as_str())
+        .collect();
+    let mut sample = files
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if files.len() > SHOWN {
+        sample.push_str(&format!(" and {} more", files.len() - SHOWN));
+    }
+    if files.is_empty() {
+        sample = "it held no files".into();
+    }
+    ActionError::Lost {
+        id,
+        client,
+        op,
+        files: files.len(),
+        sample,
+        source: Box::new(source),
     }
 }
 

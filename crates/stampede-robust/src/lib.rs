@@ -11,7 +11,8 @@
 //!   tool through shell command templates ([`CommandConfig`]), [`HttpSnapshotter`] the
 //!   built-in sut's snapshot store ([`HttpConfig`]). [`Snapshotter::restart_server`]
 //!   kills and restarts the server: the `restart-server` action and
-//!   [`Harness::restart_server`] inject that fault between actions.
+//!   [`Harness::restart_server`] inject that fault between actions; [`ServerProcess`] runs
+//!   a server under test in its own process group so it can be SIGKILLed and restarted.
 //! * [`MetadataStore`] ([`MemoryStore`]) keeps each snapshot's [`SnapshotMeta`] and
 //!   fingerprint.
 //! * [`Client`] runs [`ActionKind`]s by name or picked by [`Weights`], keeps [`Stats`],
@@ -52,6 +53,7 @@ mod fingerprint;
 mod harness;
 mod outcome;
 mod pathlock;
+mod server;
 mod snapshotter;
 mod store;
 mod writer;
@@ -61,8 +63,9 @@ pub use client::{ActionError, Client};
 pub use fingerprint::{
     Change, Difference, Entry, EntryKind, Fingerprint, FingerprintError, Report, compare,
 };
-pub use harness::{ClientReport, Harness, HarnessReport, RepoCheck};
+pub use harness::{ClientReport, Harness, HarnessReport, RepoCheck, VerifyReport};
 pub use outcome::Outcome;
+pub use server::{ServerProcess, restart_hook};
 pub use snapshotter::{
     ClientId, CommandConfig, CommandSnapshotter, DEFAULT_ID_PATTERN, HttpConfig, HttpSnapshotter,
     RestartHook, SnapshotError, SnapshotId, Snapshotter,

@@ -20,7 +20,7 @@ use crate::pathlock::PathLocks;
 const BLOCK: usize = 4096;
 
 /// How the [`FileWriter`] shapes its trees. Every field has a default, so `{}` is valid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WriterOptions {
     /// Deepest directory level a write or delete may reach (0 = the data directory only).

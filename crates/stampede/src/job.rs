@@ -337,6 +337,7 @@ async fn run_async(args: RunArgs, given: Option<(Job, String)>) -> Result<Code, 
             skipped: skipped(&status),
             runs: status.runs.clone(),
             final_reports: status.final_reports.clone(),
+            robustness: stampede_job::status::robustness_summaries(&status.runs),
         };
         write_json(path, &summary)?;
     }
@@ -375,11 +376,17 @@ fn skipped(status: &JobStatus) -> Vec<String> {
     skipped
 }
 
-/// The job's status as text: per run, each test's targets and where they ended, then the
-/// reporters' verdicts.
+/// The job's status as text: each robustness step's figures, then per run, each test's
+/// targets and where they ended, then the reporters' verdicts.
 pub(crate) fn render_status(status: &JobStatus) -> String {
     use std::fmt::Write;
     let mut out = String::new();
+    // Each robustness step's figures and failure reports first: the status lines after
+    // them repeat only the verdicts.
+    for r in stampede_job::status::robustness_summaries(&status.runs) {
+        let title = format!("{} on {}", r.name, r.target);
+        out.push_str(&stampede_report::render_robustness(&title, &r.stats));
+    }
     let _ = writeln!(
         out,
         "\njob {} ({}): {}",

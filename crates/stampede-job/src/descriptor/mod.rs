@@ -175,11 +175,13 @@ pub enum StepKind {
     RandEcho,
     /// `scale`
     Scale,
+    /// `robustness`
+    Robustness,
 }
 
 impl StepKind {
     /// Every kind with its key in a step entry.
-    pub const ALL: [(StepKind, &'static str); 8] = [
+    pub const ALL: [(StepKind, &'static str); 9] = [
         (StepKind::Load, "load"),
         (StepKind::Exec, "exec"),
         (StepKind::Sleep, "sleep"),
@@ -188,6 +190,7 @@ impl StepKind {
         (StepKind::Echo, "echo"),
         (StepKind::RandEcho, "randecho"),
         (StepKind::Scale, "scale"),
+        (StepKind::Robustness, "robustness"),
     ];
 
     /// The key of this kind in a step entry.
@@ -541,6 +544,11 @@ fn step_problems(kind: StepKind, config: &Value, at: &str) -> Vec<Problem> {
             .map(drop)
             .map_err(|p| vec![p]),
         StepKind::Scale => Ok(()),
+        StepKind::Robustness => checked(
+            &rendered,
+            at,
+            crate::steps::robustness::RobustnessConfig::problems,
+        ),
         StepKind::Echo | StepKind::RandEcho => {
             decode::<crate::steps::echo::EchoConfig>(&rendered, at)
                 .map(drop)
@@ -548,6 +556,22 @@ fn step_problems(kind: StepKind, config: &Value, at: &str) -> Vec<Problem> {
         }
     };
     problems.err().unwrap_or_default()
+}
+
+/// Decodes a plugin config and places what its own check finds (`field: message`) under
+/// `at`.
+fn checked<T: DeserializeOwned>(
+    rendered: &Value,
+    at: &str,
+    check: impl Fn(&T) -> Vec<String>,
+) -> Result<(), Vec<Problem>> {
+    let config = decode::<T>(rendered, at).map_err(|p| vec![p])?;
+    let found = check(&config);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(found.iter().map(|m| split(at, m)).collect())
+    }
 }
 
 /// `field: message` from a plugin's validation, placed under `at`.

@@ -191,6 +191,10 @@ pub struct StepEntry {
     /// N runners through a lifecycle of phases (coder's scale-test harness).
     #[serde(default)]
     pub scale: Option<ScaleConfig>,
+    /// Kopia's multi-client robustness test: clients write, snapshot and restore through
+    /// a server under test, checked by fingerprints.
+    #[serde(default)]
+    pub robustness: Option<crate::steps::robustness::RobustnessConfig>,
 }
 
 impl StepEntry {
@@ -206,6 +210,7 @@ impl StepEntry {
             (StepKind::Echo, self.echo.is_some()),
             (StepKind::RandEcho, self.randecho.is_some()),
             (StepKind::Scale, self.scale.is_some()),
+            (StepKind::Robustness, self.robustness.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, given)| given.then_some(kind))

@@ -151,6 +151,24 @@ impl Emitter {
             .map_err(|e| e.to_string())
     }
 
+    /// The payloads of this test's, step's and target's events named `name`, from every run
+    /// and attempt of the job, in the order they were written: what a step recorded in an
+    /// earlier run, or before the job was paused or its process killed.
+    pub(crate) async fn earlier(&self, name: &str) -> Result<Vec<String>, String> {
+        let query = EventQuery {
+            job_id: self.header.job_id,
+            names: vec![name.to_string()],
+            ..EventQuery::default()
+        };
+        let events = self.store.events(&query).await.map_err(|e| e.to_string())?;
+        let h = &self.header;
+        Ok(events
+            .into_iter()
+            .filter(|e| e.test == h.test && e.step == h.step && e.target == h.target)
+            .filter_map(|e| e.payload)
+            .collect())
+    }
+
     async fn emit_raw(
         &self,
         name: &str,

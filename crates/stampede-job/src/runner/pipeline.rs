@@ -66,6 +66,7 @@ async fn run_step(kind: StepKind, config: Value, ctx: &StepCtx<'_>) -> Result<St
         StepKind::Echo => step!(steps::echo::EchoConfig, steps::echo::echo),
         StepKind::RandEcho => step!(steps::echo::EchoConfig, steps::echo::randecho),
         StepKind::Scale => step!(steps::scale::ScaleConfig, steps::scale::run_in_job),
+        StepKind::Robustness => step!(steps::robustness::RobustnessConfig, steps::robustness::run),
     }
 }
 

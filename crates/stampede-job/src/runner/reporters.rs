@@ -140,6 +140,17 @@ fn thresholds(spec: &ReporterSpec, runs: &[&RunStatus]) -> Report {
     report(spec, success, serde_json::json!(lines))
 }
 
+/// A robustness step's figures and failure reports, for the case's `<system-out>`.
+fn robustness_output(target: &stampede_api::job::TargetStatus) -> Option<String> {
+    let stats = target
+        .events
+        .iter()
+        .filter(|e| e.name == events::ROBUSTNESS_STATS)
+        .filter_map(|e| e.payload.as_ref())
+        .find_map(|p| serde_json::from_str(p.get()).ok())?;
+    Some(stampede_report::render_robustness(&target.target, &stats))
+}
+
 fn junit(job: &Job, runs: &[&RunStatus]) -> JunitReport {
     let mut suites = Vec::new();
     for run in runs {
@@ -195,7 +206,7 @@ fn junit(job: &Job, runs: &[&RunStatus]) -> JunitReport {
                         name: step.label.clone(),
                         time,
                         outcome,
-                        output: None,
+                        output: in_step.and_then(robustness_output),
                     });
                 }
                 cases.extend(crate::steps::scale::junit_cases(&test.name, step));

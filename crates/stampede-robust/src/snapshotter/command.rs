@@ -44,7 +44,7 @@ fn default_timeout() -> String {
 }
 
 /// Shell command templates for each operation of a [`CommandSnapshotter`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandConfig {
     /// The repository (a path or URL), substituted for `{repo}`.
@@ -482,11 +482,20 @@ impl Snapshotter for CommandSnapshotter {
         };
         let mut slot = self.server.lock().await;
         if let Some(mut old) = slot.take() {
-            if let Some(group) = old.group.take() {
+            let group = old.group.take();
+            if let Some(group) = group {
                 let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
             }
-            // Reaps it, so the kill has landed before the new server starts.
+            // Reaps it, so the kill has landed before the new server starts, and waits for
+            // the rest of its group (a server the shell forked) to be gone too.
             let _ = old.child.wait().await;
+            if let Some(group) = group {
+                let within = self.timeout;
+                let waited = tokio::task::spawn_blocking(move || {
+                    crate::server::wait_group_gone(group, within);
+                });
+                let _ = waited.await;
+            }
         }
         *slot = Some(self.spawn_server(template).await?);
         Ok(Outcome::Done(()))

@@ -11,7 +11,7 @@ use stampede_robust::{
 use stampede_sut::SnapBugs;
 use tokio::sync::Barrier;
 
-use crate::support::{Sut, small_tree};
+use crate::support::{Sut, harness, small_tree};
 
 #[tokio::test]
 async fn http_round_trip_for_four_concurrent_clients() {
@@ -181,13 +181,20 @@ async fn a_write_lost_in_a_crash_is_detected() {
             harness.restart_server().await?.done().unwrap();
             c.restore_compare(Some(first)).await?.done().unwrap();
             let lost = c.restore_compare(Some(last.clone())).await;
-            let Err(ActionError::Snapshot(SnapshotError::Http {
-                status: 404, body, ..
-            })) = &lost
-            else {
+            let Err(ActionError::Lost { source, sample, .. }) = &lost else {
                 panic!("expected the lost snapshot to be missing, got {lost:?}");
             };
+            let SnapshotError::Http {
+                status: 404, body, ..
+            } = &**source
+            else {
+                panic!("expected a 404, got {source:?}");
+            };
             assert!(body.contains(&last.0), "{body}");
+            assert!(
+                sample.contains("file_"),
+                "the lost files are named: {sample}"
+            );
             Ok(())
         })
         .await;
@@ -314,13 +321,7 @@ impl Drop for ChildSut {
 async fn kill_between_snapshots(lose_last_write: bool, clients: usize) -> Vec<Result<(), String>> {
     let tmp = tempfile::tempdir().unwrap();
     let sut = ChildSut::start(&tmp.path().join("store"), lose_last_write);
-    let harness = Harness::new(
-        tmp.path().join("clients"),
-        Arc::new(sut.snapshotter()),
-        Arc::new(MemoryStore::new()),
-        17,
-    )
-    .with_writer_options(small_tree());
+    let harness = harness(tmp.path(), sut.snapshotter(), 17);
     let barrier = Barrier::new(clients);
     let lasts = std::sync::Mutex::new(Vec::new());
     let report = harness
@@ -364,4 +365,53 @@ async fn a_sut_process_killed_with_sigkill_loses_the_last_write_with_the_bug_on(
         "{}",
         lost[0]
     );
+}
+
+/// Four clients, two snapshots each, one client restarted between them; then the server
+/// is restarted and every live snapshot verified by `verify_live`, as a later run would.
+async fn verify_after_restart(bugs: SnapBugs) -> stampede_robust::VerifyReport {
+    let tmp = tempfile::tempdir().unwrap();
+    let sut = Sut::start(&tmp.path().join("store"), bugs);
+    let harness = harness(tmp.path(), sut.snapshotter(), 21);
+    let report = harness
+        .run_n(4, async |c| {
+            c.exec(ActionKind::WriteFiles).await?;
+            c.exec(ActionKind::Snapshot).await?;
+            // A client restart revokes its token and issues another: it goes on.
+            c.restart().await?;
+            c.exec(ActionKind::WriteFiles).await?;
+            c.exec(ActionKind::Snapshot).await?;
+            Ok(())
+        })
+        .await;
+    assert!(report.is_success(), "{report}");
+    harness.restart_server().await.unwrap().done().unwrap();
+    harness.verify_live().await.unwrap()
+}
+
+#[tokio::test]
+async fn verify_live_restores_every_snapshot_as_the_client_that_took_it() {
+    let found = verify_after_restart(SnapBugs::default()).await;
+    assert_eq!(found.verified, 8);
+    assert!(found.failures.is_empty(), "{:?}", found.failures);
+}
+
+#[tokio::test]
+async fn verify_live_names_the_files_of_a_snapshot_lost_in_a_crash() {
+    let bugs = SnapBugs {
+        lose_last_write: true,
+        ..SnapBugs::default()
+    };
+    let found = verify_after_restart(bugs).await;
+    assert_eq!(found.verified, 7);
+    let [
+        ActionError::Lost {
+            op, files, sample, ..
+        },
+    ] = found.failures.as_slice()
+    else {
+        panic!("expected one lost snapshot, got {:?}", found.failures);
+    };
+    assert_eq!(*op, "restored");
+    assert!(*files > 0 && sample.contains("file_"), "{files} {sample}");
 }

@@ -25,6 +25,21 @@ pub(crate) fn small_tree() -> WriterOptions {
     }
 }
 
+/// A harness with clients under `dir/clients`, an in-memory metadata store and small trees.
+pub(crate) fn harness<S: stampede_robust::Snapshotter>(
+    dir: &Path,
+    snapshotter: S,
+    seed: u64,
+) -> stampede_robust::Harness<S, stampede_robust::MemoryStore> {
+    stampede_robust::Harness::new(
+        dir.join("clients"),
+        std::sync::Arc::new(snapshotter),
+        std::sync::Arc::new(stampede_robust::MemoryStore::new()),
+        seed,
+    )
+    .with_writer_options(small_tree())
+}
+
 /// A writer on `dir` that has already written `writes` batches.
 pub(crate) fn tree(dir: &Path, seed: u64, writes: usize) -> FileWriter {
     let writer = FileWriter::new(dir, small_tree()).unwrap();

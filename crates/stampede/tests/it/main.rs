@@ -9,6 +9,7 @@ use serde_json::Value;
 mod cloud;
 mod jobs;
 mod scale;
+mod robustness;
 mod server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stampede");
