@@ -273,6 +273,35 @@ fn scale_a_stream_that_never_answers_fails_the_step_within_a_run_timeout() {
 }
 
 #[test]
+fn scale_a_cleanup_that_never_answers_fails_within_the_cleanup_timeout() {
+    let sut = workspace_sut(1, "100ms");
+    let yaml = owner_job(
+        &sut,
+        r#"          runners: 2
+          cleanup_timeout: 1s
+          cleanup_concurrency: 0
+          phases:
+            - http: { url: "{{ target.url }}/delay/10" }
+          cleanup:
+            - name: stuck
+              http: { url: "{{ target.url }}/delay/60000" }
+"#,
+    );
+    let start = Instant::now();
+    let (all, results, _) = run(&yaml, 97);
+    assert!(start.elapsed() < Duration::from_secs(20), "{all}");
+    assert_eq!(results["successful_runs"], 2, "{results}");
+    assert_eq!(
+        results["cleanup_errors"],
+        serde_json::json!([
+            "herd/0: cleanup phase 1 (stuck): context deadline exceeded",
+            "herd/1: cleanup phase 1 (stuck): context deadline exceeded"
+        ]),
+        "{all}"
+    );
+}
+
+#[test]
 fn scale_ctrl_c_cancels_waiting_runners_promptly() {
     let sut = workspace_sut(1, "60s");
     let dir = tempfile::tempdir().unwrap();

@@ -65,6 +65,11 @@ pub struct ScaleConfig {
     /// How many cleanups go at once: 0 all, 1 one after the other (default), N at most N.
     #[serde(default)]
     pub cleanup_concurrency: Option<usize>,
+    /// Each cleanup's deadline, from its start (default 5m, coder's
+    /// `--cleanup-job-timeout`).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<DurationText>")]
+    pub cleanup_timeout: Option<Duration>,
     /// Named latencies between two marks, reported in this order.
     #[serde(default)]
     pub latencies: Vec<LatencySpec>,

@@ -33,7 +33,7 @@ pub use report::{ScaleStepResults, scale_results};
 use super::{StepCtx, StepOutcome};
 use runner::{Holdings, Plan, Runner, RunnerState, SharedState, run_steps};
 
-/// Coder's `--job-timeout`.
+/// Coder's `--job-timeout` and `--cleanup-job-timeout`.
 const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// How many failed runs the target's error names.
@@ -166,7 +166,9 @@ fn register(
         run_strategy = run_strategy.shuffled(config.seed);
     }
     let run_timeout = config.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT);
-    let cleanup_strategy = Strategy::from_concurrency(config.cleanup_concurrency.unwrap_or(1));
+    // Without a deadline, a cleanup whose server never answers would hold the step forever.
+    let cleanup_strategy = Strategy::from_concurrency(config.cleanup_concurrency.unwrap_or(1))
+        .with_timeout(config.cleanup_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT));
     let mut harness = Harness::new(run_strategy.with_timeout(run_timeout), cleanup_strategy);
     let mut states = Vec::with_capacity(starting.len());
     for (i, saved) in starting.into_iter().enumerate() {
