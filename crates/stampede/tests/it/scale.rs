@@ -319,6 +319,12 @@ fn scale_ctrl_c_cancels_waiting_runners_promptly() {
     assert_eq!(out.status.code(), Some(105), "{all}");
     assert!(all.contains("cancelled"), "{all}");
     assert!(all.contains("runs ended, 0 passed, 4 failed"), "{all}");
+    // No cleanup is tried after a cancel (coder's CLI skips it after an interrupt).
+    assert!(!all.contains("Failed Cleanups"), "{all}");
+    assert!(
+        all.contains("cancelled, cleanups skipped; what the runners created is left"),
+        "{all}"
+    );
 }
 
 #[test]

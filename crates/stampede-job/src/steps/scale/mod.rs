@@ -40,7 +40,7 @@ const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const NAMED_FAILURES: usize = 3;
 
 /// Runs the scale step on one target. A job cancel stops the runs (each fails with
-/// `context canceled`); a pause lets the step finish.
+/// `context canceled`) and skips the cleanups; a pause lets the step finish.
 pub(crate) async fn run_in_job(
     config: &ScaleConfig,
     ctx: &StepCtx<'_>,
@@ -98,7 +98,15 @@ pub(crate) async fn run_in_job(
         results.total_fail,
         stampede_scale::go_duration(results.elapsed)
     ));
-    let cleanup_errors = if config.no_cleanup || config.cleanup.is_empty() {
+    // After a cancel, as coder's CLI after an interrupt, no cleanup is tried: every one
+    // would stop at once and be reported as a failed cleanup that never ran.
+    let cancelled = root.token().is_cancelled();
+    if cancelled && !config.no_cleanup && !config.cleanup.is_empty() {
+        ctx.observer.note(&format!(
+            "{step} on {target}: cancelled, cleanups skipped; what the runners created is left"
+        ));
+    }
+    let cleanup_errors = if config.no_cleanup || config.cleanup.is_empty() || cancelled {
         Vec::new()
     } else {
         clean_up(&harness, &root, &test_name).await
