@@ -379,14 +379,28 @@ impl ScaleConfig {
         }
         let mut marks = BTreeSet::new();
         let mut barrier = None;
+        let mut barriers: BTreeMap<&String, String> = BTreeMap::new();
         for (i, phase) in self.phases.iter().enumerate() {
             let path = format!("{at}.phases[{i}]");
             check.phase(phase, &path, Where::Runner, self);
             if let Some(mark) = &phase.mark {
                 marks.insert(mark.name.clone());
             }
-            if phase.barrier.is_some() && barrier.is_none() {
-                barrier = Some(path);
+            if let Some(name) = &phase.barrier {
+                // A runner has one place at each barrier: a second wait would find none.
+                if let Some(first) = barriers.get(name) {
+                    check.problem(
+                        format!("{path}.barrier"),
+                        format!(
+                            "barrier {name:?} is already waited at by {first}; give each barrier its own name"
+                        ),
+                    );
+                } else {
+                    barriers.insert(name, path.clone());
+                }
+                if barrier.is_none() {
+                    barrier = Some(path);
+                }
             }
         }
         if let Some(path) = barrier
@@ -694,6 +708,7 @@ phases:
   - wait: { stream: s, until: { "nope": 1 } }
   - barrier: b
   - mark: { name: start }
+  - barrier: b
 cleanup:
   - barrier: b
   - wait: { stream: s, until: { "$.a": 1 } }
@@ -704,6 +719,7 @@ latencies:
             &[
                 "scale.phases[0].wait.stream: no stream is named \"t\"; streams: s",
                 "scale.phases[1].wait.until.nope: JSON path \"nope\": start it with $",
+                "scale.phases[4].barrier: barrier \"b\" is already waited at by scale.phases[2]; give each barrier its own name",
                 "scale.concurrency: must be 0 (all runners at once) with a barrier (scale.phases[2])",
                 "scale.cleanup[0].barrier: a cleanup cannot wait at a barrier",
                 "scale.cleanup[1].wait.stream: streams are read during the runs only",
