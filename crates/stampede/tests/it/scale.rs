@@ -397,7 +397,11 @@ fn scale_stream_dropped_mid_run_fails_waiting_runners_promptly() {
     assert_eq!(out.status.code(), Some(97), "{all}");
     assert!(all.contains("Failed:          4"), "{all}");
     assert!(
-        all.contains("- scaletest-0 (0): phase 4 (wait initial build): update stream closed"),
+        all.contains(
+            "- scaletest-0 (0): phase 4 (wait initial build): update stream closed (stream \"builds\" \
+             ended before an update met `until`: the server closed it, or sent an update that is \
+             not JSON)"
+        ),
         "{all}"
     );
     assert!(all.contains("4 of 4 runs failed"), "{all}");

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::Method;
 use serde_json::Value;
 use stampede_api::job::Target;
-use stampede_scale::{BoxError, Cleanable, Ctx, Participant, RunCtx, Runnable, Updates};
+use stampede_scale::{BoxError, Cleanable, Ctx, Participant, RunCtx, Runnable, Updates, WaitError};
 use tokio::time::Instant;
 
 use super::client::Call;
@@ -372,7 +372,13 @@ async fn run_step(
                 .get_mut(stream)
                 .ok_or_else(|| format!("this runner has no updates from stream {stream:?}"))?;
             loop {
-                let update = updates.next_within(pctx).await.map_err(|e| e.to_string())?;
+                let update = updates.next_within(pctx).await.map_err(|e| match e {
+                    WaitError::Closed => format!(
+                        "{e} (stream {stream:?} ended before an update met `until`: the \
+                         server closed it, or sent an update that is not JSON)"
+                    ),
+                    _ => e.to_string(),
+                })?;
                 if wait.check(&update)? {
                     return save(state, &wait.save, &update, "the update");
                 }
