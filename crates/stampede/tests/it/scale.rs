@@ -302,6 +302,34 @@ fn scale_a_cleanup_that_never_answers_fails_within_the_cleanup_timeout() {
 }
 
 #[test]
+fn scale_cleanups_skip_phases_that_read_values_the_run_never_saved() {
+    let sut = workspace_sut(1, "100ms");
+    let yaml = owner_job(
+        &sut,
+        r#"          runners: 2
+          phases:
+            - name: refused
+              http: { url: "{{ target.url }}/delay/10", status: [299] }
+            - http:
+                method: POST
+                url: "{{ target.url }}/ws/workspaces"
+                headers: { Authorization: "Bearer {{ saved.token }}" }
+                json: { name: "w-{{ saved.id }}" }
+                save: { made: "$.name" }
+          cleanup:
+            - name: delete
+              http: { method: DELETE, url: "{{ target.url }}/ws/workspaces/{{ saved.made }}", headers: { Authorization: "Bearer {{ saved.token }}" } }
+"#,
+    );
+    let (all, results, _) = run(&yaml, 97);
+    assert_eq!(results["failed_runs"], 2, "{results}");
+    // Nothing was created, so there is nothing to delete: no failed cleanup.
+    let cleanup_errors = results["cleanup_errors"].as_array();
+    assert!(cleanup_errors.is_none_or(Vec::is_empty), "{all}");
+    assert!(!all.contains("cleanup(s) failed"), "{all}");
+}
+
+#[test]
 fn scale_ctrl_c_cancels_waiting_runners_promptly() {
     let sut = workspace_sut(1, "60s");
     let dir = tempfile::tempdir().unwrap();

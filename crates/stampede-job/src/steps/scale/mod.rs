@@ -31,7 +31,7 @@ pub(crate) use report::junit_cases;
 pub use report::{ScaleStepResults, scale_results};
 
 use super::{StepCtx, StepOutcome};
-use runner::{Holdings, Plan, Runner, RunnerState, SharedState, run_steps};
+use runner::{Holdings, Plan, Runner, RunnerState, SharedState, Unsaved, run_steps};
 
 /// Coder's `--job-timeout` and `--cleanup-job-timeout`.
 const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -140,6 +140,7 @@ async fn set_up(
         &setup,
         &setup_ctx,
         &mut Holdings::default(),
+        Unsaved::Fail,
     )
     .await
     .map_err(|e| format!("setup: {e}"))?;
