@@ -306,12 +306,8 @@ pub fn scale_results<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<S
 pub(crate) fn junit_cases(test: &str, step: &StepStatus) -> Vec<JunitCase> {
     let mut cases = Vec::new();
     for target in &step.targets {
-        let payloads = target
-            .events
-            .iter()
-            .filter(|e| e.name == events::SCALE_RESULTS)
-            .filter_map(|e| e.payload.as_ref())
-            .filter_map(|p| serde_json::from_str::<ScaleResults>(p.get()).ok());
+        let payloads =
+            crate::status::target_payloads::<ScaleResults>(target, events::SCALE_RESULTS);
         for results in payloads {
             for run in &results.runs {
                 let outcome = match &run.error {
