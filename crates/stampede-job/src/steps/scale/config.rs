@@ -614,6 +614,12 @@ impl Checker {
                         }
                     }
                     (None, Some(poll)) => {
+                        if wait.interval.is_some_and(|i| i.is_zero()) {
+                            self.problem(
+                                format!("{at}.interval"),
+                                "must be more than 0: every runner would poll without pause",
+                            );
+                        }
                         self.request_templates(&poll.url, &poll.headers, &format!("{at}.poll"));
                         if let Some(body) = &poll.body {
                             self.template(body, &format!("{at}.poll.body"));
@@ -706,6 +712,7 @@ streams:
 phases:
   - wait: { stream: t, until: { "$.a": 1 } }
   - wait: { stream: s, until: { "nope": 1 } }
+  - wait: { poll: { url: "http://h/" }, interval: 0s, until: { "$.a": 1 } }
   - barrier: b
   - mark: { name: start }
   - barrier: b
@@ -719,8 +726,9 @@ latencies:
             &[
                 "scale.phases[0].wait.stream: no stream is named \"t\"; streams: s",
                 "scale.phases[1].wait.until.nope: JSON path \"nope\": start it with $",
-                "scale.phases[4].barrier: barrier \"b\" is already waited at by scale.phases[2]; give each barrier its own name",
-                "scale.concurrency: must be 0 (all runners at once) with a barrier (scale.phases[2])",
+                "scale.phases[2].wait.interval: must be more than 0",
+                "scale.phases[5].barrier: barrier \"b\" is already waited at by scale.phases[3]; give each barrier its own name",
+                "scale.concurrency: must be 0 (all runners at once) with a barrier (scale.phases[3])",
                 "scale.cleanup[0].barrier: a cleanup cannot wait at a barrier",
                 "scale.cleanup[1].wait.stream: streams are read during the runs only",
                 "scale.latencies[0].to: no phase marks \"end\"; marks: start",
