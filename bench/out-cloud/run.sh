@@ -5,7 +5,7 @@
 # per run, and checks that the server's merged counts and latencies equal the local summary.
 # Writes bench/results/out-cloud-<YYYYmmdd-HHMMSS>.md.
 #
-# Environment (defaults): RATE=5000 DURATION=10s REPS=3
+# Environment (defaults): RATE=5000 DURATION=10s REPS=3 PROFILE=release
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,23 +19,15 @@ OUT="$RESULTS_DIR/out-cloud-$STAMP.md"
 # shellcheck source=bench/lib/work.sh
 source "$BENCH/lib/work.sh"
 
-cargo build --release -q -p stampede --manifest-path "$ROOT/Cargo.toml"
-BIN="$ROOT/target/release/stampede"
+bench_build
 mkdir -p "$RESULTS_DIR"
 
-# Starts "$@" with its stdout in $WORK/$name.out and waits for its `listening on` line.
-start() {
-    local name=$1; shift
-    "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
-    PIDS+=($!)
-    for _ in $(seq 100); do grep -q listening "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
-    sed -n 's/^listening on //p' "$WORK/$name.out"
-}
-
-SUT=$(start sut "$BIN" sut --addr 127.0.0.1:0)
+bench_start sut "$BIN" sut --addr 127.0.0.1:0
+SUT=$URL
 DB="sqlite://$WORK/server.db"
 TOKEN=$("$BIN" server token create --name bench --database "$DB" 2>/dev/null)
-SERVER=$(start server "$BIN" server --addr 127.0.0.1:0 --database "$DB" --server-id bench)
+bench_start server "$BIN" server --addr 127.0.0.1:0 --database "$DB" --server-id bench
+SERVER=$URL
 cat > "$WORK/job.yaml" <<JOB
 name: out-cloud-bench
 tests:

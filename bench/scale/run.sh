@@ -24,23 +24,14 @@ OUT="$RESULTS_DIR/scale-$STAMP.md"
 # shellcheck source=bench/lib/work.sh
 source "$BENCH/lib/work.sh"
 
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-if [[ $PROFILE == release ]]; then
-    cargo build --release -q -p stampede --manifest-path "$ROOT/Cargo.toml"
-else
-    cargo build -q -p stampede --manifest-path "$ROOT/Cargo.toml"
-fi
-BIN="$TARGET/$PROFILE/stampede"
+bench_build
 mkdir -p "$RESULTS_DIR"
 
-# Starts a SUT with "$@" as workspace flags and sets SUT_URL. Not in a subshell, so that
-# its pid reaches PIDS and the exit trap stops it.
+# Starts a SUT with "$@" as workspace flags and sets SUT_URL.
 start_sut() {
     local name=$1; shift
-    "$BIN" sut --addr 127.0.0.1:0 "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
-    PIDS+=($!)
-    for _ in $(seq 100); do grep -q listening "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
-    SUT_URL=$(sed -n 's/^listening on //p' "$WORK/$name.out")
+    bench_start "$name" "$BIN" sut --addr 127.0.0.1:0 "$@"
+    SUT_URL=$URL
 }
 
 # The fast example for URL with N runners.
@@ -87,6 +78,7 @@ job "$url" "$RUNNERS" > "$WORK/job-drop.yaml"
 "$BIN" run "$WORK/job-drop.yaml" --no-progress --summary-json "$WORK/s-drop.json" \
     > "$WORK/run-drop.txt" 2>&1 &
 DROP=$!
+PIDS+=("$DROP")
 sleep 5
 closed_at=$(date +%s.%N)
 curl -s -X POST "$url/ws/admin/close-streams" > "$WORK/closed.json"

@@ -4,7 +4,7 @@
 # reading its events, against `stampede server` on an SQLite file and on PostgreSQL.
 # Writes bench/results/server-<YYYYmmdd-HHMMSS>.md with requests/s, latency and errors.
 #
-# Environment (defaults): VUS=50 DURATION=60s BACKENDS="sqlite postgres"
+# Environment (defaults): VUS=50 DURATION=60s BACKENDS="sqlite postgres" PROFILE=release
 #   POSTGRES_URL=${STAMPEDE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 # Target: zero errors; requests/s and p99 are reported, with the server's own CPU time.
 set -euo pipefail
@@ -18,16 +18,10 @@ POSTGRES_URL=${POSTGRES_URL:-${STAMPEDE_TEST_POSTGRES_URL:-postgres://postgres@1
 RESULTS_DIR=${RESULTS_DIR:-$BENCH/results}
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 OUT="$RESULTS_DIR/server-$STAMP.md"
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib/work.sh
+source "$BENCH/lib/work.sh"
 
-cargo build --release -q -p stampede --manifest-path "$ROOT/Cargo.toml"
-BIN="$ROOT/target/release/stampede"
+bench_build
 mkdir -p "$RESULTS_DIR"
 
 {
@@ -54,10 +48,8 @@ for backend in $BACKENDS; do
         *) echo "unknown backend $backend" >&2; exit 2 ;;
     esac
     TOKEN=$("$BIN" server token create --name bench --database "$DB" 2>/dev/null)
-    "$BIN" server --addr 127.0.0.1:0 --database "$DB" --server-id bench > "$WORK/server.out" 2> "$WORK/server.err" &
-    SERVER_PID=$!
-    for _ in $(seq 100); do grep -q listening "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
-    URL=$(sed -n 's/^listening on //p' "$WORK/server.out")
+    bench_start "server-$backend" "$BIN" server --addr 127.0.0.1:0 --database "$DB" --server-id bench
+    SERVER_PID=$LAST_PID
     JOB='{"name":"tiny","tests":[{"name":"t","steps":[{"name":"s","echo":{"text":"hi"}}]}]}'
     curl -sf -H "Authorization: Token $TOKEN" --data-binary "$JOB" "$URL/v1/jobs" > /dev/null
     cat > "$WORK/load.yaml" <<YAML
@@ -85,7 +77,7 @@ YAML
     "$BIN" run "$WORK/load.yaml" --no-progress --summary-json "$WORK/summary-$backend.json" > "$WORK/run-$backend.txt" 2>&1 || true
     CPU=$(awk '{print ($14+$15)/100}' "/proc/$SERVER_PID/stat")
     JOBS=$(curl -sf -H "Authorization: Token $TOKEN" "$URL/metrics" | awk '/^stampede_jobs\{/ {s+=$2} END {print s}')
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
     python3 - "$WORK/summary-$backend.json" "$backend" "$CPU" "$JOBS" >> "$OUT" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -807,13 +807,7 @@ pub(crate) fn step_payloads<'a, T: serde::de::DeserializeOwned>(
         for test in &run.tests {
             for step in &test.steps {
                 for target in &step.targets {
-                    let payloads = target
-                        .events
-                        .iter()
-                        .filter(|e| e.name == name)
-                        .filter_map(|e| e.payload.as_ref())
-                        .filter_map(|p| serde_json::from_str(p.get()).ok());
-                    for payload in payloads {
+                    for payload in target_payloads(target, name) {
                         found.push((
                             test.name.clone(),
                             step.label.clone(),
@@ -826,6 +820,19 @@ pub(crate) fn step_payloads<'a, T: serde::de::DeserializeOwned>(
         }
     }
     found
+}
+
+/// The payloads of `target`'s events named `name` that decode as `T`, in order.
+pub(crate) fn target_payloads<'t, T: serde::de::DeserializeOwned>(
+    target: &'t stampede_api::job::TargetStatus,
+    name: &'t str,
+) -> impl Iterator<Item = T> + 't {
+    target
+        .events
+        .iter()
+        .filter(move |e| e.name == name)
+        .filter_map(|e| e.payload.as_ref())
+        .filter_map(|p| serde_json::from_str(p.get()).ok())
 }
 
 /// The exit code of a job that ended in `state` with `status`: 0 when it completed and every

@@ -273,6 +273,63 @@ fn scale_a_stream_that_never_answers_fails_the_step_within_a_run_timeout() {
 }
 
 #[test]
+fn scale_a_cleanup_that_never_answers_fails_within_the_cleanup_timeout() {
+    let sut = workspace_sut(1, "100ms");
+    let yaml = owner_job(
+        &sut,
+        r#"          runners: 2
+          cleanup_timeout: 1s
+          cleanup_concurrency: 0
+          phases:
+            - http: { url: "{{ target.url }}/delay/10" }
+          cleanup:
+            - name: stuck
+              http: { url: "{{ target.url }}/delay/60000" }
+"#,
+    );
+    let start = Instant::now();
+    let (all, results, _) = run(&yaml, 97);
+    assert!(start.elapsed() < Duration::from_secs(20), "{all}");
+    assert_eq!(results["successful_runs"], 2, "{results}");
+    assert_eq!(
+        results["cleanup_errors"],
+        serde_json::json!([
+            "herd/0: cleanup phase 1 (stuck): context deadline exceeded",
+            "herd/1: cleanup phase 1 (stuck): context deadline exceeded"
+        ]),
+        "{all}"
+    );
+}
+
+#[test]
+fn scale_cleanups_skip_phases_that_read_values_the_run_never_saved() {
+    let sut = workspace_sut(1, "100ms");
+    let yaml = owner_job(
+        &sut,
+        r#"          runners: 2
+          phases:
+            - name: refused
+              http: { url: "{{ target.url }}/delay/10", status: [299] }
+            - http:
+                method: POST
+                url: "{{ target.url }}/ws/workspaces"
+                headers: { Authorization: "Bearer {{ saved.token }}" }
+                json: { name: "w-{{ saved.id }}" }
+                save: { made: "$.name" }
+          cleanup:
+            - name: delete
+              http: { method: DELETE, url: "{{ target.url }}/ws/workspaces/{{ saved.made }}", headers: { Authorization: "Bearer {{ saved.token }}" } }
+"#,
+    );
+    let (all, results, _) = run(&yaml, 97);
+    assert_eq!(results["failed_runs"], 2, "{results}");
+    // Nothing was created, so there is nothing to delete: no failed cleanup.
+    let cleanup_errors = results["cleanup_errors"].as_array();
+    assert!(cleanup_errors.is_none_or(Vec::is_empty), "{all}");
+    assert!(!all.contains("cleanup(s) failed"), "{all}");
+}
+
+#[test]
 fn scale_ctrl_c_cancels_waiting_runners_promptly() {
     let sut = workspace_sut(1, "60s");
     let dir = tempfile::tempdir().unwrap();
@@ -290,6 +347,12 @@ fn scale_ctrl_c_cancels_waiting_runners_promptly() {
     assert_eq!(out.status.code(), Some(105), "{all}");
     assert!(all.contains("cancelled"), "{all}");
     assert!(all.contains("runs ended, 0 passed, 4 failed"), "{all}");
+    // No cleanup is tried after a cancel (coder's CLI skips it after an interrupt).
+    assert!(!all.contains("Failed Cleanups"), "{all}");
+    assert!(
+        all.contains("cancelled, cleanups skipped; what the runners created is left"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -362,7 +425,11 @@ fn scale_stream_dropped_mid_run_fails_waiting_runners_promptly() {
     assert_eq!(out.status.code(), Some(97), "{all}");
     assert!(all.contains("Failed:          4"), "{all}");
     assert!(
-        all.contains("- scaletest-0 (0): phase 4 (wait initial build): update stream closed"),
+        all.contains(
+            "- scaletest-0 (0): phase 4 (wait initial build): update stream closed (stream \"builds\" \
+             ended before an update met `until`: the server closed it, or sent an update that is \
+             not JSON)"
+        ),
         "{all}"
     );
     assert!(all.contains("4 of 4 runs failed"), "{all}");

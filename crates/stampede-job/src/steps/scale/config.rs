@@ -65,6 +65,11 @@ pub struct ScaleConfig {
     /// How many cleanups go at once: 0 all, 1 one after the other (default), N at most N.
     #[serde(default)]
     pub cleanup_concurrency: Option<usize>,
+    /// Each cleanup's deadline, from its start (default 5m, coder's
+    /// `--cleanup-job-timeout`).
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<DurationText>")]
+    pub cleanup_timeout: Option<Duration>,
     /// Named latencies between two marks, reported in this order.
     #[serde(default)]
     pub latencies: Vec<LatencySpec>,
@@ -374,14 +379,28 @@ impl ScaleConfig {
         }
         let mut marks = BTreeSet::new();
         let mut barrier = None;
+        let mut barriers: BTreeMap<&String, String> = BTreeMap::new();
         for (i, phase) in self.phases.iter().enumerate() {
             let path = format!("{at}.phases[{i}]");
             check.phase(phase, &path, Where::Runner, self);
             if let Some(mark) = &phase.mark {
                 marks.insert(mark.name.clone());
             }
-            if phase.barrier.is_some() && barrier.is_none() {
-                barrier = Some(path);
+            if let Some(name) = &phase.barrier {
+                // A runner has one place at each barrier: a second wait would find none.
+                if let Some(first) = barriers.get(name) {
+                    check.problem(
+                        format!("{path}.barrier"),
+                        format!(
+                            "barrier {name:?} is already waited at by {first}; give each barrier its own name"
+                        ),
+                    );
+                } else {
+                    barriers.insert(name, path.clone());
+                }
+                if barrier.is_none() {
+                    barrier = Some(path);
+                }
             }
         }
         if let Some(path) = barrier
@@ -595,6 +614,12 @@ impl Checker {
                         }
                     }
                     (None, Some(poll)) => {
+                        if wait.interval.is_some_and(|i| i.is_zero()) {
+                            self.problem(
+                                format!("{at}.interval"),
+                                "must be more than 0: every runner would poll without pause",
+                            );
+                        }
                         self.request_templates(&poll.url, &poll.headers, &format!("{at}.poll"));
                         if let Some(body) = &poll.body {
                             self.template(body, &format!("{at}.poll.body"));
@@ -687,8 +712,10 @@ streams:
 phases:
   - wait: { stream: t, until: { "$.a": 1 } }
   - wait: { stream: s, until: { "nope": 1 } }
+  - wait: { poll: { url: "http://h/" }, interval: 0s, until: { "$.a": 1 } }
   - barrier: b
   - mark: { name: start }
+  - barrier: b
 cleanup:
   - barrier: b
   - wait: { stream: s, until: { "$.a": 1 } }
@@ -699,7 +726,9 @@ latencies:
             &[
                 "scale.phases[0].wait.stream: no stream is named \"t\"; streams: s",
                 "scale.phases[1].wait.until.nope: JSON path \"nope\": start it with $",
-                "scale.concurrency: must be 0 (all runners at once) with a barrier (scale.phases[2])",
+                "scale.phases[2].wait.interval: must be more than 0",
+                "scale.phases[5].barrier: barrier \"b\" is already waited at by scale.phases[3]; give each barrier its own name",
+                "scale.concurrency: must be 0 (all runners at once) with a barrier (scale.phases[3])",
                 "scale.cleanup[0].barrier: a cleanup cannot wait at a barrier",
                 "scale.cleanup[1].wait.stream: streams are read during the runs only",
                 "scale.latencies[0].to: no phase marks \"end\"; marks: start",

@@ -31,16 +31,16 @@ pub(crate) use report::junit_cases;
 pub use report::{ScaleStepResults, scale_results};
 
 use super::{StepCtx, StepOutcome};
-use runner::{Holdings, Plan, Runner, RunnerState, SharedState, run_steps};
+use runner::{Holdings, Plan, Runner, RunnerState, SharedState, Unsaved, run_steps};
 
-/// Coder's `--job-timeout`.
+/// Coder's `--job-timeout` and `--cleanup-job-timeout`.
 const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// How many failed runs the target's error names.
 const NAMED_FAILURES: usize = 3;
 
 /// Runs the scale step on one target. A job cancel stops the runs (each fails with
-/// `context canceled`); a pause lets the step finish.
+/// `context canceled`) and skips the cleanups; a pause lets the step finish.
 pub(crate) async fn run_in_job(
     config: &ScaleConfig,
     ctx: &StepCtx<'_>,
@@ -98,7 +98,15 @@ pub(crate) async fn run_in_job(
         results.total_fail,
         stampede_scale::go_duration(results.elapsed)
     ));
-    let cleanup_errors = if config.no_cleanup || config.cleanup.is_empty() {
+    // After a cancel, as coder's CLI after an interrupt, no cleanup is tried: every one
+    // would stop at once and be reported as a failed cleanup that never ran.
+    let cancelled = root.token().is_cancelled();
+    if cancelled && !config.no_cleanup && !config.cleanup.is_empty() {
+        ctx.observer.note(&format!(
+            "{step} on {target}: cancelled, cleanups skipped; what the runners created is left"
+        ));
+    }
+    let cleanup_errors = if config.no_cleanup || config.cleanup.is_empty() || cancelled {
         Vec::new()
     } else {
         clean_up(&harness, &root, &test_name).await
@@ -132,6 +140,7 @@ async fn set_up(
         &setup,
         &setup_ctx,
         &mut Holdings::default(),
+        Unsaved::Fail,
     )
     .await
     .map_err(|e| format!("setup: {e}"))?;
@@ -166,7 +175,9 @@ fn register(
         run_strategy = run_strategy.shuffled(config.seed);
     }
     let run_timeout = config.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT);
-    let cleanup_strategy = Strategy::from_concurrency(config.cleanup_concurrency.unwrap_or(1));
+    // Without a deadline, a cleanup whose server never answers would hold the step forever.
+    let cleanup_strategy = Strategy::from_concurrency(config.cleanup_concurrency.unwrap_or(1))
+        .with_timeout(config.cleanup_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT));
     let mut harness = Harness::new(run_strategy.with_timeout(run_timeout), cleanup_strategy);
     let mut states = Vec::with_capacity(starting.len());
     for (i, saved) in starting.into_iter().enumerate() {

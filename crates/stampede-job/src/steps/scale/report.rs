@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use stampede_api::job::{RunStatus, StepStatus, events};
 use stampede_api::scale::{ScaleLatency, ScaleResults, ScaleRun};
 use stampede_report::junit::{CaseOutcome, JunitCase};
-use stampede_scale::{Latency, LatencyResults, LatencyRun, Layout, Results};
+use stampede_scale::{Latency, LatencyResults, LatencyRun, Layout, Results, RunFailure};
 
 use super::config::ScaleConfig;
 use super::runner::{Plan, SharedState};
@@ -84,16 +84,13 @@ pub(crate) fn payload(
                 latencies.insert(spec.name.clone(), latency);
             }
         }
+        // The harness has a result for every registered run (`NotStarted` if it never ran).
         let result = results.runs.get(&full_id);
-        let error = result
-            .and_then(|r| r.error.as_ref())
-            .map(ToString::to_string);
-        let failed = error.is_some() || result.is_none();
-        let error = if result.is_none() {
-            Some("run did not start".to_owned())
-        } else {
-            error
+        let error = match result {
+            Some(r) => r.error.as_ref().map(ToString::to_string),
+            None => Some(RunFailure::NotStarted.to_string()),
         };
+        let failed = error.is_some();
         latency_runs.push(LatencyRun {
             id: id.clone(),
             name: name.clone(),
@@ -309,12 +306,8 @@ pub fn scale_results<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<S
 pub(crate) fn junit_cases(test: &str, step: &StepStatus) -> Vec<JunitCase> {
     let mut cases = Vec::new();
     for target in &step.targets {
-        let payloads = target
-            .events
-            .iter()
-            .filter(|e| e.name == events::SCALE_RESULTS)
-            .filter_map(|e| e.payload.as_ref())
-            .filter_map(|p| serde_json::from_str::<ScaleResults>(p.get()).ok());
+        let payloads =
+            crate::status::target_payloads::<ScaleResults>(target, events::SCALE_RESULTS);
         for results in payloads {
             for run in &results.runs {
                 let outcome = match &run.error {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::Method;
 use serde_json::Value;
 use stampede_api::job::Target;
-use stampede_scale::{BoxError, Cleanable, Ctx, Participant, RunCtx, Runnable, Updates};
+use stampede_scale::{BoxError, Cleanable, Ctx, Participant, RunCtx, Runnable, Updates, WaitError};
 use tokio::time::Instant;
 
 use super::client::Call;
@@ -66,6 +66,8 @@ struct Req {
     body: Body,
     status: Vec<u16>,
     save: Vec<(String, JsonPath)>,
+    /// The saved values its templates read.
+    needs: Vec<String>,
 }
 
 enum Body {
@@ -105,7 +107,7 @@ impl Req {
         let method = http.method.as_deref().unwrap_or("GET");
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("{method:?} is not an HTTP method"))?;
-        let headers = http
+        let headers: Vec<(String, Template)> = http
             .headers
             .iter()
             .map(|(name, value)| Ok((name.clone(), parse(value)?)))
@@ -115,13 +117,24 @@ impl Req {
             (None, Some(json)) => Body::Json(json.clone()),
             (None, None) => Body::None,
         };
+        let url = parse(&http.url)?;
+        let mut needs = Vec::new();
+        let mut read = |t: &Template| needs.extend(t.saved_names().into_iter().map(String::from));
+        read(&url);
+        headers.iter().for_each(|(_, t)| read(t));
+        match &body {
+            Body::Text(t) => read(t),
+            Body::Json(json) => json_templates(json, &mut read)?,
+            Body::None => {}
+        }
         Ok(Req {
             method,
-            url: parse(&http.url)?,
+            url,
             headers,
             body,
             status: http.status.clone(),
             save: paths(&http.save)?,
+            needs,
         })
     }
 
@@ -159,6 +172,25 @@ impl Req {
             self.status.contains(&status)
         }
     }
+}
+
+/// Calls `read` with each template among the strings of `json`.
+fn json_templates(json: &Value, read: &mut impl FnMut(&Template)) -> Result<(), String> {
+    match json {
+        Value::String(text) => read(&parse(text)?),
+        Value::Array(items) => {
+            for item in items {
+                json_templates(item, read)?;
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values() {
+                json_templates(item, read)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 impl Plan {
@@ -254,6 +286,20 @@ impl Step {
     }
 }
 
+impl Step {
+    /// A saved value this step's request reads that `saved` lacks.
+    fn unsaved<'s>(&'s self, saved: &BTreeMap<String, String>) -> Option<&'s str> {
+        let needs = match &self.action {
+            Action::Http(req) | Action::Poll { req, .. } => &req.needs,
+            _ => return None,
+        };
+        needs
+            .iter()
+            .map(String::as_str)
+            .find(|name| !saved.contains_key(*name))
+    }
+}
+
 /// What one runner has saved and marked so far, and the phase it is in.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RunnerState {
@@ -298,6 +344,7 @@ impl Runnable for Runner {
             &self.state,
             ctx,
             &mut holdings,
+            Unsaved::Fail,
         )
         .await;
         if result.is_ok() {
@@ -314,10 +361,27 @@ impl Cleanable for Runner {
         // Cleanups read the values of the run, but their own saves stay their own.
         let state = Arc::new(Mutex::new(lock(&self.state).clone()));
         let mut none = Holdings::default();
-        run_steps(&self.plan, &self.plan.cleanup, &state, ctx, &mut none)
-            .await
-            .map_err(Into::into)
+        run_steps(
+            &self.plan,
+            &self.plan.cleanup,
+            &state,
+            ctx,
+            &mut none,
+            Unsaved::Skip,
+        )
+        .await
+        .map_err(Into::into)
     }
+}
+
+/// What a step that reads a value the runner never saved does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unsaved {
+    /// Fail, as a template error (setup and runs: validation makes it a bug).
+    Fail,
+    /// Skip the step (cleanups: the run ended before the phase that saves it, so what
+    /// the step would remove was never made; coder cleans up only what a run created).
+    Skip,
 }
 
 /// Runs `steps` in order; the first error, prefixed with its phase's label, ends them.
@@ -327,8 +391,18 @@ pub(crate) async fn run_steps(
     state: &Mutex<RunnerState>,
     ctx: &RunCtx,
     holdings: &mut Holdings,
+    unsaved: Unsaved,
 ) -> Result<(), String> {
     for step in steps {
+        if unsaved == Unsaved::Skip
+            && let Some(name) = step.unsaved(&lock(state).saved)
+        {
+            ctx.log(format_args!(
+                "{}: skipped, the run never saved {name:?}",
+                step.label
+            ));
+            continue;
+        }
         lock(state).phase = Some(step.label.clone());
         let started = Instant::now();
         let pctx = match step.timeout {
@@ -372,7 +446,13 @@ async fn run_step(
                 .get_mut(stream)
                 .ok_or_else(|| format!("this runner has no updates from stream {stream:?}"))?;
             loop {
-                let update = updates.next_within(pctx).await.map_err(|e| e.to_string())?;
+                let update = updates.next_within(pctx).await.map_err(|e| match e {
+                    WaitError::Closed => format!(
+                        "{e} (stream {stream:?} ended before an update met `until`: the \
+                         server closed it, or sent an update that is not JSON)"
+                    ),
+                    _ => e.to_string(),
+                })?;
                 if wait.check(&update)? {
                     return save(state, &wait.save, &update, "the update");
                 }
