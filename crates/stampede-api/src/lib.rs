@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod job;
-pub mod scale;
 pub mod robustness;
+pub mod scale;
 pub mod server;
 pub mod testrun;
 

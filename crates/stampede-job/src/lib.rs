@@ -39,9 +39,9 @@ pub use steps::load::{
     LoadError, LoadResult, LoadSettings, LoadStep, Observer, Progress, RequestConfig, RunControl,
     StageConfig, ThresholdEntry, ThresholdObject, run_load, streamed_summary,
 };
-pub use steps::scale::ScaleConfig;
 pub use steps::robustness::{
     BodyAction, Faults, HttpStoreConfig, Randomized, RobustnessConfig, SnapshotterConfig,
 };
+pub use steps::scale::ScaleConfig;
 pub use steps::sleep::SleepConfig;
 pub use steps::wait_port::WaitPortConfig;

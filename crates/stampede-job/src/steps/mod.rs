@@ -11,8 +11,8 @@ pub(crate) mod echo;
 pub(crate) mod exec;
 pub(crate) mod http;
 pub(crate) mod load;
-pub(crate) mod scale;
 pub(crate) mod robustness;
+pub(crate) mod scale;
 pub(crate) mod sleep;
 pub(crate) mod wait_port;
 

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 mod cloud;
 mod jobs;
-mod scale;
 mod robustness;
+mod scale;
 mod server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stampede");
