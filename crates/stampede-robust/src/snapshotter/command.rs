@@ -518,8 +518,9 @@ fn path_str<'a>(op: &'static str, path: &'a Path) -> Result<&'a str, SnapshotErr
     })
 }
 
-/// `'...'` with embedded single quotes written as `'\''`.
-fn shell_quote(value: &str) -> String {
+/// `'...'` with embedded single quotes written as `'\''`: a value any POSIX shell reads
+/// back as one word, whatever it holds.
+pub fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 

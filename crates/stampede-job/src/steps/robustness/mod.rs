@@ -368,7 +368,7 @@ fn substitute(template: &str, work: &Path, quote: bool) -> String {
     let work = work.display().to_string();
     let q = |s: &str| {
         if quote {
-            format!("'{}'", s.replace('\'', r"'\''"))
+            stampede_robust::shell_quote(s)
         } else {
             s.to_string()
         }
