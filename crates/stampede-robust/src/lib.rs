@@ -68,7 +68,7 @@ pub use outcome::Outcome;
 pub use server::{ServerProcess, restart_hook};
 pub use snapshotter::{
     ClientId, CommandConfig, CommandSnapshotter, DEFAULT_ID_PATTERN, HttpConfig, HttpSnapshotter,
-    RestartHook, SnapshotError, SnapshotId, Snapshotter,
+    RestartHook, SnapshotError, SnapshotId, Snapshotter, shell_quote,
 };
 pub use store::{MemoryStore, MetadataStore, SnapshotMeta, StoreError};
 pub use writer::{DeleteStats, FileWriter, WriteStats, WriterError, WriterOptions};

@@ -64,13 +64,30 @@ impl ServerProcess {
         let deadline = std::time::Instant::now() + self.wait;
         loop {
             match self.spawn() {
-                Ok(_) => return Ok(()),
+                Ok(printed) => return self.same_port(printed),
                 Err(e) if std::time::Instant::now() >= deadline || !e.contains("exited") => {
                     return Err(e);
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         }
+    }
+
+    /// Clients keep the URL the server first printed, so a server that comes back on
+    /// another port (its command has no `{port}`) would lose them; that is an error.
+    fn same_port(&self, printed: Option<String>) -> Result<(), String> {
+        let Some(printed) = printed else {
+            return Ok(());
+        };
+        let port = port_of(&printed)?;
+        if port == self.port {
+            return Ok(());
+        }
+        Err(format!(
+            "the server `{}` came back on port {port} after a restart, not on {}: put \
+             `{{port}}` in the server command so it listens on the same port again",
+            self.template, self.port
+        ))
     }
 
     fn spawn(&mut self) -> Result<Option<String>, String> {
@@ -276,5 +293,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!((url.as_str(), server.port), ("http://127.0.0.1:9876", 9876));
+    }
+
+    #[test]
+    fn a_restart_on_another_port_is_refused_naming_the_port_placeholder() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = dir.path().join("n");
+        // No `{port}`: each start picks the next port, as a server on port 0 would.
+        let template = format!(
+            "n=$(cat '{0}' 2>/dev/null || echo 0); echo $((n+1)) > '{0}'; \
+             echo listening on http://127.0.0.1:$((9876+n)); sleep 30",
+            n.display()
+        );
+        let wait = Duration::from_secs(5);
+        let (mut server, url) = ServerProcess::start(&template, None, wait).unwrap();
+        assert_eq!(url, "http://127.0.0.1:9876");
+        let moved = server.restart().err().unwrap();
+        assert!(
+            moved.contains("came back on port 9877 after a restart, not on 9876"),
+            "{moved}"
+        );
+        assert!(
+            moved.contains("put `{port}` in the server command"),
+            "{moved}"
+        );
     }
 }

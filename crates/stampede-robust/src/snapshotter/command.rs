@@ -142,6 +142,18 @@ impl Drop for ServerProcess {
     }
 }
 
+/// SIGKILLs a command's process group when dropped, unless the command ended first.
+struct KillGroupOnDrop(Option<rustix::process::Pid>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            // An error means the group already ended: nothing left to kill.
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
+}
+
 /// Values for one expansion; `None` placeholders are left as written.
 #[derive(Default)]
 struct Vars<'a> {
@@ -256,10 +268,19 @@ impl CommandSnapshotter {
             command: command.clone(),
             source,
         })?;
-        let group = child
-            .id()
-            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
-        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+        // Kills the whole group on a timeout, and when this future is dropped (a cancelled
+        // job): `kill_on_drop` alone would stop `sh` and leave its pipeline running.
+        let mut guard = KillGroupOnDrop(
+            child
+                .id()
+                .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
+        );
+        let waited = tokio::time::timeout(self.timeout, child.wait_with_output()).await;
+        if waited.is_ok() {
+            guard.0 = None;
+        }
+        drop(guard);
+        let output = match waited {
             Ok(Ok(output)) => output,
             Ok(Err(source)) => {
                 return Err(SnapshotError::Spawn {
@@ -269,11 +290,6 @@ impl CommandSnapshotter {
                 });
             }
             Err(_) => {
-                if let Some(group) = group {
-                    // An error means the group already ended: nothing left to kill.
-                    let _ =
-                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-                }
                 return Err(SnapshotError::Timeout {
                     op,
                     command,
@@ -518,8 +534,9 @@ fn path_str<'a>(op: &'static str, path: &'a Path) -> Result<&'a str, SnapshotErr
     })
 }
 
-/// `'...'` with embedded single quotes written as `'\''`.
-fn shell_quote(value: &str) -> String {
+/// `'...'` with embedded single quotes written as `'\''`: a value any POSIX shell reads
+/// back as one word, whatever it holds.
+pub fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
@@ -539,6 +556,35 @@ mod tests {
         let mut c = CommandConfig::new("/r e", "snap {source}", "get {id} {target}", "rm {id}");
         c.id_pattern = pattern.into();
         CommandSnapshotter::new(c).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_dropped_command_takes_its_whole_pipeline_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid = dir.path().join("pid");
+        let s = snapshotter(DEFAULT_ID_PATTERN);
+        // `sh` forks `sleep` and waits: only a group kill stops the `sleep`.
+        let template = format!("sleep 30 & echo $! > '{}'; wait", pid.display());
+        let run = s.run("snapshot", &template, Vars::default());
+        // The job was cancelled: the future is dropped mid-command.
+        let dropped = tokio::time::timeout(Duration::from_millis(300), run).await;
+        assert!(dropped.is_err());
+        let pid: i32 = std::fs::read_to_string(&pid)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed, `sleep` is gone or a zombie waiting for init (or a subreaper) to reap it.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| !stat.contains(") Z"))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let alive = alive();
+        assert!(!alive, "the command's `sleep` outlived the dropped command");
     }
 
     #[test]

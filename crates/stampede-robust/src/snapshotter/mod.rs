@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::outcome::Outcome;
 
-pub use command::{CommandConfig, CommandSnapshotter, DEFAULT_ID_PATTERN};
+pub use command::{CommandConfig, CommandSnapshotter, DEFAULT_ID_PATTERN, shell_quote};
 pub use http::{HttpConfig, HttpSnapshotter, RestartHook};
 
 /// A client's identity, unique within a run (`client-<index>-<random hex>`).

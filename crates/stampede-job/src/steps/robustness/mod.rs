@@ -79,9 +79,14 @@ pub(crate) async fn run(
             Err(e) => Err(format!("snapshotter.command: {e}")),
         },
         SnapshotterConfig::Http(h) => match http_snapshotter(h, &work).await {
-            Ok((s, _server)) => {
+            Ok((s, server)) => {
                 let harness = Harness::new(clients, Arc::new(s), Arc::new(store), seed);
-                drive(config, ctx.cancel, harness, seed, earlier_live).await
+                let outcome = drive(config, ctx.cancel, harness, seed, earlier_live).await;
+                // Killing it waits until its group is gone: not on a runtime thread.
+                if let Some(server) = server {
+                    let _ = tokio::task::spawn_blocking(move || drop(server)).await;
+                }
+                outcome
             }
             Err(e) => Err(format!("snapshotter.http: {e}")),
         },
@@ -368,7 +373,7 @@ fn substitute(template: &str, work: &Path, quote: bool) -> String {
     let work = work.display().to_string();
     let q = |s: &str| {
         if quote {
-            format!("'{}'", s.replace('\'', r"'\''"))
+            stampede_robust::shell_quote(s)
         } else {
             s.to_string()
         }
