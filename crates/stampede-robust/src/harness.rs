@@ -19,7 +19,7 @@ use crate::action::Stats;
 use crate::client::{ActionError, Client};
 use crate::outcome::Outcome;
 use crate::snapshotter::{ClientId, SnapshotError, SnapshotId, Snapshotter};
-use crate::store::MetadataStore;
+use crate::store::{MetadataStore, StoreError};
 use crate::writer::{FileWriter, WriterOptions};
 
 /// Runs test bodies for many clients against one snapshotter and one metadata store.
@@ -231,9 +231,14 @@ impl<S: Snapshotter, M: MetadataStore> Harness<S, M> {
     pub async fn verify_live(&self) -> Result<VerifyReport, ActionError> {
         let mut by_client: BTreeMap<ClientId, Vec<SnapshotId>> = BTreeMap::new();
         for id in self.store.live(None).await? {
-            if let Some(meta) = self.store.get(&id).await? {
-                by_client.entry(meta.client).or_default().push(id);
-            }
+            // A live id without its record would be a snapshot nobody checks: an error,
+            // never a skip.
+            let meta = self.store.get(&id).await?.ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "snapshot {id} is listed as live but has no record, so it cannot be checked"
+                ))
+            })?;
+            by_client.entry(meta.client).or_default().push(id);
         }
         let mut report = VerifyReport::default();
         for (index, (client_id, ids)) in by_client.into_iter().enumerate() {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use stampede_robust::{
     ActionError, ActionKind, ClientId, CommandConfig, CommandSnapshotter, Harness, MemoryStore,
-    SnapshotError, SnapshotId, Snapshotter, WriterOptions,
+    MetadataStore, SnapshotError, SnapshotId, SnapshotMeta, Snapshotter, StoreError, WriterOptions,
 };
 
 use crate::support::{small_tree, tar_snapshotter};
@@ -262,4 +262,53 @@ async fn the_server_command_is_killed_with_sigkill_and_restarted() {
     drop(snapshotter);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!alive(last), "dropping the snapshotter kills its server");
+}
+
+/// A metadata store that lists, besides the snapshots it keeps, one it has no record of.
+struct ListsAGhost(MemoryStore);
+
+impl MetadataStore for ListsAGhost {
+    async fn put(&self, meta: SnapshotMeta) -> Result<(), StoreError> {
+        self.0.put(meta).await
+    }
+
+    async fn get(&self, id: &SnapshotId) -> Result<Option<SnapshotMeta>, StoreError> {
+        self.0.get(id).await
+    }
+
+    async fn mark_deleted(&self, id: &SnapshotId, at_us: u64) -> Result<bool, StoreError> {
+        self.0.mark_deleted(id, at_us).await
+    }
+
+    async fn live(&self, client: Option<&ClientId>) -> Result<Vec<SnapshotId>, StoreError> {
+        let mut ids = self.0.live(client).await?;
+        ids.push(SnapshotId("ghost".into()));
+        Ok(ids)
+    }
+}
+
+/// A live snapshot whose record is missing cannot be checked: `verify_live` says so
+/// instead of skipping it (a skipped snapshot would be a loss nobody sees).
+#[tokio::test]
+async fn verify_live_refuses_a_live_snapshot_without_its_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let store = Arc::new(ListsAGhost(MemoryStore::new()));
+    let snapshotter = Arc::new(tar_snapshotter(&repo, ""));
+    let harness = Harness::new(tmp.path().join("clients"), snapshotter, store, 5)
+        .with_writer_options(small_tree());
+    let report = harness
+        .run_n(1, async |c| {
+            c.exec(ActionKind::WriteFiles).await?;
+            c.exec(ActionKind::Snapshot).await?;
+            Ok(())
+        })
+        .await;
+    assert!(report.is_success(), "{report}");
+    let error = harness.verify_live().await.unwrap_err().to_string();
+    assert!(
+        error.contains("snapshot ghost is listed as live but has no record"),
+        "{error}"
+    );
 }
