@@ -130,27 +130,36 @@ pub struct CommandSnapshotter {
 #[derive(Debug)]
 struct ServerProcess {
     child: tokio::process::Child,
-    group: Option<rustix::process::Pid>,
+    group: KillGroupOnDrop,
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        if let Some(group) = self.group {
-            // An error means the group already ended: nothing left to kill.
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        }
+/// SIGKILLs a command's process group when dropped, unless disarmed (the command ended
+/// first) or already killed.
+#[derive(Debug)]
+struct KillGroupOnDrop(Option<rustix::process::Pid>);
+
+impl KillGroupOnDrop {
+    /// The guard of `child`'s group (the child leads a group of its own).
+    fn of(child: &tokio::process::Child) -> KillGroupOnDrop {
+        KillGroupOnDrop(
+            child
+                .id()
+                .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
+        )
+    }
+
+    /// Kills the group now and disarms the guard; the group, if there was one.
+    fn kill(&mut self) -> Option<rustix::process::Pid> {
+        let group = self.0.take()?;
+        // An error means the group already ended: nothing left to kill.
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        Some(group)
     }
 }
 
-/// SIGKILLs a command's process group when dropped, unless the command ended first.
-struct KillGroupOnDrop(Option<rustix::process::Pid>);
-
 impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
-        if let Some(group) = self.0 {
-            // An error means the group already ended: nothing left to kill.
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        }
+        self.kill();
     }
 }
 
@@ -270,11 +279,7 @@ impl CommandSnapshotter {
         })?;
         // Kills the whole group on a timeout, and when this future is dropped (a cancelled
         // job): `kill_on_drop` alone would stop `sh` and leave its pipeline running.
-        let mut guard = KillGroupOnDrop(
-            child
-                .id()
-                .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
-        );
+        let mut guard = KillGroupOnDrop::of(&child);
         let waited = tokio::time::timeout(self.timeout, child.wait_with_output()).await;
         if waited.is_ok() {
             guard.0 = None;
@@ -335,9 +340,7 @@ impl CommandSnapshotter {
             command: command.clone(),
             source,
         })?;
-        let group = child
-            .id()
-            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
+        let group = KillGroupOnDrop::of(&child);
         let mut server = ServerProcess { child, group };
         let Some(ready) = &self.config.server_ready else {
             return Ok(server);
@@ -498,10 +501,7 @@ impl Snapshotter for CommandSnapshotter {
         };
         let mut slot = self.server.lock().await;
         if let Some(mut old) = slot.take() {
-            let group = old.group.take();
-            if let Some(group) = group {
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-            }
+            let group = old.group.kill();
             // Reaps it, so the kill has landed before the new server starts, and waits for
             // the rest of its group (a server the shell forked) to be gone too.
             let _ = old.child.wait().await;

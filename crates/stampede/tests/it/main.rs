@@ -89,6 +89,16 @@ fn run_job_in(dir: &Path, yaml: &str, extra: &[&str]) -> (Output, Value) {
     (out, summary)
 }
 
+/// Writes `yaml` to a job file and runs `stampede validate` on it: the output and its text.
+fn validate(yaml: &str) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = stampede(&["validate", file.to_str().unwrap()]);
+    let all = text(&out);
+    (out, all)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",

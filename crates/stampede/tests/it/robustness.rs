@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{BIN, run_job, stampede, text};
+use super::{BIN, run_job, stampede, text, validate};
 
 /// The tar templates of `examples/robustness-tar.yaml`; `extra` goes into the snapshot's
 /// tar options (a deliberately broken `--exclude`).
@@ -270,10 +270,7 @@ fn a_later_run_restores_and_checks_the_snapshots_of_earlier_runs() {
 
 #[test]
 fn validate_rejects_a_bad_robustness_config_with_its_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad.yaml");
-    std::fs::write(
-        &file,
+    let (out, all) = validate(
         r#"name: bad
 tests:
   - name: t
@@ -288,11 +285,8 @@ tests:
               repeat: 0
           faults: { restart_server_every: 5 }
 "#,
-    )
-    .unwrap();
-    let out = stampede(&["validate", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(104), "{}", text(&out));
-    let all = text(&out);
+    );
+    assert_eq!(out.status.code(), Some(104), "{all}");
     for expected in [
         "tests[0].steps[0].robustness.clients: must be between 1 and 256",
         "tests[0].steps[0].robustness.body[0].repeat: must be at least 1",
@@ -301,12 +295,9 @@ tests:
     ] {
         assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
     }
-    std::fs::write(
-        &file,
+    let (out, all) = validate(
         "name: bad\ntests:\n  - name: t\n    steps:\n      - name: r\n        robustness: { clients: 2, snapshoter: {} }\n",
-    )
-    .unwrap();
-    let out = stampede(&["validate", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(104), "{}", text(&out));
+    );
+    assert_eq!(out.status.code(), Some(104), "{all}");
     assert!(text(&out).contains("snapshoter"), "{}", text(&out));
 }

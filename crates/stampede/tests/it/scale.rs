@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{BIN, Sut, run_job_in, stampede, text};
+use super::{BIN, Sut, run_job_in, stampede, text, validate};
 
 const FAST: &str = include_str!("../../../../examples/autostart-fast.yaml");
 
@@ -437,10 +437,7 @@ fn scale_stream_dropped_mid_run_fails_waiting_runners_promptly() {
 
 #[test]
 fn scale_validate_refuses_bad_lifecycles_with_their_paths() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad.yaml");
-    std::fs::write(
-        &file,
+    let (out, all) = validate(
         r#"name: bad
 tests:
   - name: t
@@ -457,10 +454,7 @@ tests:
           latencies:
             - { name: l, from: start, to: finish }
 "#,
-    )
-    .unwrap();
-    let out = stampede(&["validate", file.to_str().unwrap()]);
-    let all = text(&out);
+    );
     assert_eq!(out.status.code(), Some(104), "{all}");
     for expected in [
         "tests[0].steps[0].scale.phases[0].http.url: saved value \"nope\" is not saved by any earlier phase",
