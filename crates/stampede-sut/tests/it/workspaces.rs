@@ -178,8 +178,11 @@ async fn autostart_at_an_instant_fires_once_and_on_time() {
     let mut watch = api.watch().await;
     stopped(&api, &mut watch, "sleepy").await;
 
-    let at = SystemTime::now() + Duration::from_millis(700);
-    let text = humantime::format_rfc3339_millis(at).to_string();
+    let text = humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_millis(700))
+        .to_string();
+    // The instant the server is given is the one in the text, cut to the
+    // millisecond: lateness counts from there, not from a finer clock reading.
+    let at = humantime::parse_rfc3339(&text).expect("an RFC 3339 instant");
     let schedule = json!({ "schedule": text });
     let (status, body) = api
         .call("PUT", "/ws/workspaces/sleepy/autostart", Some(&schedule))
