@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -32,13 +33,17 @@ pub(crate) async fn version(Extract(state): Extract<Arc<State>>) -> Json<Version
     })
 }
 
-/// Runs `job` on a thread of its own, from `resume` if given.
-fn spawn(state: &Arc<State>, id: JobId, job: Job, resume: Option<PausePayload>) {
+/// Runs `job` on a thread of its own, from `resume` if given; `false`, running nothing,
+/// when job `id` already runs on this server.
+fn spawn(state: &Arc<State>, id: JobId, job: Job, resume: Option<PausePayload>) -> bool {
     let control = JobControl::default();
     let mut running = state
         .running
         .lock()
         .expect("the job table is never poisoned");
+    if running.contains_key(&id) {
+        return false;
+    }
     let thread = {
         let state = state.clone();
         let control = control.clone();
@@ -72,6 +77,7 @@ fn spawn(state: &Arc<State>, id: JobId, job: Job, resume: Option<PausePayload>) 
         }
         Err(e) => eprintln!("job {id}: cannot start its thread: {e}"),
     }
+    true
 }
 
 /// On start: jobs this server left `started` failed (zombies); those it paused resume.
@@ -490,21 +496,20 @@ pub(crate) async fn resume(
     UrlPath(id): UrlPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let record = owned(&state, &project, &id).await?;
-    if record.state != JobState::Paused.name() {
+    // Decided by its events, as its status is: a client that saw `paused` can resume.
+    let latest = latest_state(&state, record.id).await?;
+    if latest != JobState::Paused {
         return Err(ApiError::conflict(format!(
             "job {} is {}, not paused: only a paused job can be resumed",
-            record.id, record.state
+            record.id,
+            latest.name()
         )));
     }
-    if state
-        .running
-        .lock()
-        .expect("the job table is never poisoned")
-        .contains_key(&record.id)
-    {
+    if !wound_down(&state, record.id).await {
         return Err(ApiError::conflict(format!(
-            "job {} is still pausing; resume it once it is paused",
-            record.id
+            "job {} is still pausing after {} s; resume it once it is paused",
+            record.id,
+            WIND_DOWN.as_secs()
         )));
     }
     let job = rebuild(&record)?;
@@ -515,8 +520,37 @@ pub(crate) async fn resume(
             ApiError::conflict(format!("job {} has no pause to resume from", record.id))
         })?
         .map_err(ApiError::internal)?;
-    spawn(&state, record.id, job, Some(payload));
+    if !spawn(&state, record.id, job, Some(payload)) {
+        return Err(ApiError::conflict(format!(
+            "job {} is already running again: another request resumed it",
+            record.id
+        )));
+    }
     Ok(StatusCode::ACCEPTED)
+}
+
+/// How long a resume waits for a job whose pause is recorded to wind down its thread.
+const WIND_DOWN: Duration = Duration::from_secs(10);
+
+/// Waits, at most [`WIND_DOWN`], until job `id` no longer runs on this server; whether it
+/// stopped. A job that has recorded its pause only has its state column and its thread's
+/// end left to do.
+async fn wound_down(state: &State, id: JobId) -> bool {
+    let deadline = tokio::time::Instant::now() + WIND_DOWN;
+    loop {
+        let running = state
+            .running
+            .lock()
+            .expect("the job table is never poisoned")
+            .contains_key(&id);
+        if !running {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 pub(crate) async fn validate_options(
