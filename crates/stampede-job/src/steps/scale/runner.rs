@@ -307,12 +307,14 @@ pub(crate) struct RunnerState {
     pub(crate) marks: BTreeMap<String, SystemTime>,
     /// The phase running, or the one that failed; `None` once all passed.
     pub(crate) phase: Option<String>,
+    /// Whether its cleanup ended, passed or failed (not abandoned half-way).
+    pub(crate) cleanup_ended: bool,
 }
 
 /// Shared between the runner and the step, which reads it after the runs.
 pub(crate) type SharedState = Arc<Mutex<RunnerState>>;
 
-fn lock(state: &Mutex<RunnerState>) -> MutexGuard<'_, RunnerState> {
+pub(crate) fn lock(state: &Mutex<RunnerState>) -> MutexGuard<'_, RunnerState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -361,7 +363,7 @@ impl Cleanable for Runner {
         // Cleanups read the values of the run, but their own saves stay their own.
         let state = Arc::new(Mutex::new(lock(&self.state).clone()));
         let mut none = Holdings::default();
-        run_steps(
+        let result = run_steps(
             &self.plan,
             &self.plan.cleanup,
             &state,
@@ -369,8 +371,9 @@ impl Cleanable for Runner {
             &mut none,
             Unsaved::Skip,
         )
-        .await
-        .map_err(Into::into)
+        .await;
+        lock(&self.state).cleanup_ended = true;
+        result.map_err(Into::into)
     }
 }
 
