@@ -218,7 +218,8 @@ pub struct WaitPhase {
 pub struct FailIf {
     /// Conditions that must all hold, as in `until`.
     pub when: BTreeMap<String, Matcher>,
-    /// The error, followed by the update that matched.
+    /// The error, followed by the update that matched (its first 200 characters and its
+    /// size, if longer).
     pub error: String,
 }
 
