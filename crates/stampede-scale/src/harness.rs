@@ -188,6 +188,10 @@ impl Harness {
     }
 
     /// Cleans up every run that started and is [`Cleanable`], with the cleanup strategy.
+    ///
+    /// Cancel `ctx` (or let its deadline pass) to abandon the cleanups: those running
+    /// stop, those whose turn comes later are not started, and each fails with the
+    /// context's reason.
     pub async fn cleanup(&self, ctx: &Ctx) -> Result<(), HarnessError> {
         if self.state != State::Finished {
             return Err(HarnessError::NotFinished);

@@ -357,10 +357,15 @@ impl TestRun {
         failure.map_or(Ok(()), Err)
     }
 
-    /// Cleans up after the run, if it started and its runnable is [`Cleanable`].
+    /// Cleans up after the run, if it started and its runnable is [`Cleanable`]. A cleanup
+    /// whose context is done before its turn comes is not started (it would send requests
+    /// after the deadline that abandoned it) and fails with the context's reason.
     pub(crate) async fn cleanup(self: Arc<Self>, ctx: Ctx) -> Result<(), RunFailure> {
         if self.record().is_none() {
             return Ok(());
+        }
+        if let Some(why) = ctx.stopped() {
+            return Err(RunFailure::Stopped(why));
         }
         let rctx = self.run_ctx(ctx.clone());
         match self.runner.cleanup(&rctx) {
@@ -471,7 +476,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_run_never_started_is_not_cleaned_up_and_reads_as_not_started() {
+    async fn a_cleanup_runs_only_for_a_started_run_and_a_live_context() {
         struct Dirty(Arc<Mutex<u32>>);
         impl Runnable for Dirty {
             async fn run(&self, _: &RunCtx) -> Result<(), BoxError> {
@@ -493,6 +498,15 @@ mod tests {
         assert_eq!(result.started_at, None);
 
         run.clone().run(Ctx::default()).await.unwrap();
+        let done = Ctx::default();
+        done.token().cancel();
+        let late = run.clone().cleanup(done).await.unwrap_err();
+        assert!(matches!(late, RunFailure::Stopped(Stopped::Canceled)));
+        assert_eq!(
+            *cleaned.lock().unwrap(),
+            0,
+            "a done context starts no cleanup"
+        );
         run.clone().cleanup(Ctx::default()).await.unwrap();
         assert_eq!(*cleaned.lock().unwrap(), 1);
     }

@@ -272,25 +272,34 @@ fn scale_a_stream_that_never_answers_fails_the_step_within_a_run_timeout() {
     );
 }
 
-#[test]
-fn scale_a_cleanup_that_never_answers_fails_within_the_cleanup_timeout() {
+/// Runs `runners` runners that pass at once and whose one cleanup phase, `stuck`, waits a
+/// minute for its answer, under `limits` (cleanup settings); checks that the step failed
+/// within 20 s with every run passed, and returns its output and results.
+fn run_stuck_cleanups(runners: usize, limits: &[&str]) -> (String, Value) {
     let sut = workspace_sut(1, "100ms");
+    let limits: String = limits.iter().map(|l| format!("          {l}\n")).collect();
     let yaml = owner_job(
         &sut,
-        r#"          runners: 2
-          cleanup_timeout: 1s
-          cleanup_concurrency: 0
-          phases:
-            - http: { url: "{{ target.url }}/delay/10" }
+        &format!(
+            r#"          runners: {runners}
+{limits}          phases:
+            - http: {{ url: "{{{{ target.url }}}}/delay/10" }}
           cleanup:
             - name: stuck
-              http: { url: "{{ target.url }}/delay/60000" }
-"#,
+              http: {{ url: "{{{{ target.url }}}}/delay/60000" }}
+"#
+        ),
     );
     let start = Instant::now();
     let (all, results, _) = run(&yaml, 97);
     assert!(start.elapsed() < Duration::from_secs(20), "{all}");
-    assert_eq!(results["successful_runs"], 2, "{results}");
+    assert_eq!(results["successful_runs"], runners, "{results}");
+    (all, results)
+}
+
+#[test]
+fn scale_a_cleanup_that_never_answers_fails_within_the_cleanup_timeout() {
+    let (all, results) = run_stuck_cleanups(2, &["cleanup_timeout: 1s", "cleanup_concurrency: 0"]);
     assert_eq!(
         results["cleanup_errors"],
         serde_json::json!([
@@ -299,6 +308,42 @@ fn scale_a_cleanup_that_never_answers_fails_within_the_cleanup_timeout() {
         ]),
         "{all}"
     );
+}
+
+#[test]
+fn scale_the_cleanup_deadline_abandons_every_cleanup_still_pending_or_running() {
+    // Three waves of four cleanups, each allowed ten minutes and answered after one: the
+    // step would take three minutes without the deadline of all cleanups together.
+    let (all, results) = run_stuck_cleanups(
+        12,
+        &[
+            "cleanup_timeout: 10m",
+            "cleanup_concurrency: 4",
+            "cleanup_deadline: 2s",
+        ],
+    );
+    assert!(
+        all.contains("herd on sut: cleanup_deadline (2s) passed, 12 cleanup(s) abandoned; raise it, or remove by hand what those runs made"),
+        "{all}"
+    );
+    let errors: Vec<&str> = results["cleanup_errors"]
+        .as_array()
+        .expect("cleanup errors")
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 12, "{all}");
+    let deadline =
+        "the cleanup_deadline (2s) passed; raise it, or remove by hand what the run made";
+    let running =
+        format!("abandoned while it ran (cleanup phase 1 (stuck): context canceled): {deadline}");
+    let pending = format!("abandoned before it started: {deadline}");
+    for (i, error) in errors.iter().enumerate() {
+        assert!(error.starts_with(&format!("herd/{i}: ")), "{error}");
+    }
+    // The four that held a slot were cut off; the eight waiting for one never started.
+    let count = |what: &str| errors.iter().filter(|e| e.ends_with(what)).count();
+    assert_eq!((count(&running), count(&pending)), (4, 8), "{errors:#?}");
 }
 
 #[test]

@@ -70,6 +70,12 @@ pub struct ScaleConfig {
     #[serde(default, deserialize_with = "duration::option")]
     #[schemars(with = "Option<DurationText>")]
     pub cleanup_timeout: Option<Duration>,
+    /// The deadline of all cleanups together, from the first one's start (default 30m,
+    /// coder's `--cleanup-timeout`). Cleanups still waiting or running when it passes are
+    /// abandoned and reported as failed: what they remove is left.
+    #[serde(default, deserialize_with = "duration::option")]
+    #[schemars(with = "Option<DurationText>")]
+    pub cleanup_deadline: Option<Duration>,
     /// Named latencies between two marks, reported in this order.
     #[serde(default)]
     pub latencies: Vec<LatencySpec>,
@@ -212,7 +218,8 @@ pub struct WaitPhase {
 pub struct FailIf {
     /// Conditions that must all hold, as in `until`.
     pub when: BTreeMap<String, Matcher>,
-    /// The error, followed by the update that matched.
+    /// The error, followed by the update that matched (its first 200 characters and its
+    /// size, if longer).
     pub error: String,
 }
 
@@ -417,6 +424,18 @@ impl ScaleConfig {
         for (i, phase) in self.cleanup.iter().enumerate() {
             let path = format!("{at}.cleanup[{i}]");
             check.phase(phase, &path, Where::Cleanup, self);
+        }
+        for (name, limit) in [
+            ("cleanup_timeout", self.cleanup_timeout),
+            ("cleanup_deadline", self.cleanup_deadline),
+        ] {
+            if limit.is_some_and(|d| d.is_zero()) {
+                check.problem(
+                    format!("{at}.{name}"),
+                    "must be more than 0: every cleanup would fail before it sent anything \
+                     (leave it out for the default)",
+                );
+            }
         }
         for (i, output) in self.output.iter().enumerate() {
             let known = output
@@ -734,6 +753,36 @@ latencies:
                 "scale.latencies[0].to: no phase marks \"end\"; marks: start",
                 "scale.latencies[1].name: latency \"l\" is given twice",
             ],
+        );
+    }
+
+    #[test]
+    fn cleanup_limits_must_parse_and_be_more_than_0() {
+        let phases = "runners: 1\nphases: [{ mark: { name: m } }]\n";
+        check(
+            &format!("{phases}cleanup_timeout: 1m\ncleanup_deadline: 2m\n"),
+            &[],
+        );
+        check(
+            &format!("{phases}cleanup_timeout: 0s\ncleanup_deadline: 0\n"),
+            &[
+                "scale.cleanup_timeout: must be more than 0: every cleanup would fail",
+                "scale.cleanup_deadline: must be more than 0: every cleanup would fail",
+            ],
+        );
+        let job = format!(
+            "name: j\ntests:\n  - name: t\n    steps:\n      - name: herd\n        scale:\n{}",
+            format!("{phases}cleanup_deadline: soon\n")
+                .lines()
+                .map(|line| format!("          {line}\n"))
+                .collect::<String>()
+        );
+        let error = crate::Job::parse(&job, "j.yaml", std::path::Path::new("."))
+            .expect_err("an unreadable deadline")
+            .to_string();
+        assert!(
+            error.contains("tests[0].steps[0].scale.cleanup_deadline: invalid duration \"soon\""),
+            "{error}"
         );
     }
 

@@ -24,17 +24,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stampede_api::job::events;
-use stampede_scale::{Barrier, Ctx, Harness, HarnessError, RunCtx, Strategy};
+use stampede_scale::{Barrier, Ctx, Harness, HarnessError, RunCtx, RunFailure, Strategy};
 
 pub use config::ScaleConfig;
 pub(crate) use report::junit_cases;
 pub use report::{ScaleStepResults, scale_results};
 
 use super::{StepCtx, StepOutcome};
-use runner::{Holdings, Plan, Runner, RunnerState, SharedState, Unsaved, run_steps};
+use runner::{Holdings, Plan, Runner, RunnerState, SharedState, Unsaved, lock, run_steps};
 
 /// Coder's `--job-timeout` and `--cleanup-job-timeout`.
 const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// Coder's `--cleanup-timeout`: all cleanups together.
+const DEFAULT_CLEANUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 /// How many failed runs the target's error names.
 const NAMED_FAILURES: usize = 3;
@@ -109,7 +112,8 @@ pub(crate) async fn run_in_job(
     let cleanup_errors = if config.no_cleanup || config.cleanup.is_empty() || cancelled {
         Vec::new()
     } else {
-        clean_up(&harness, &root, &test_name).await
+        let deadline = config.cleanup_deadline.unwrap_or(DEFAULT_CLEANUP_DEADLINE);
+        clean_up(&harness, &root, &test_name, deadline, &states, ctx).await
     };
 
     let payload = report::payload(config, &plan, &test_name, &results, &states, cleanup_errors);
@@ -205,15 +209,67 @@ fn register(
     Ok((harness, states))
 }
 
-/// Cleans up the runs that started; the failures, as `<full id>: <error>`.
-async fn clean_up(harness: &Harness, ctx: &Ctx, test_name: &str) -> Vec<String> {
-    match harness.cleanup(ctx).await {
+/// Cleans up the runs that started, all within `deadline` (coder's `--cleanup-timeout`);
+/// the failures, as `<full id>: <error>`. When the deadline passes, the cleanups that have
+/// not ended (`states[i].cleanup_ended`) are abandoned: those running stop, the others
+/// never start, and the step's observer is told.
+async fn clean_up(
+    harness: &Harness,
+    root: &Ctx,
+    test_name: &str,
+    deadline: Duration,
+    states: &[SharedState],
+    ctx: &StepCtx<'_>,
+) -> Vec<String> {
+    // A token of its own, so that the deadline stops the cleanups and not the job.
+    let all = root.child();
+    let mut cleaning = std::pin::pin!(harness.cleanup(&all));
+    let (result, ended) = match tokio::time::timeout(deadline, &mut cleaning).await {
+        Ok(result) => (result, None),
+        Err(_) => {
+            // Read before the cancel: a cleanup stopped by it ends too, but abandoned.
+            let ended: Vec<bool> = states.iter().map(|s| lock(s).cleanup_ended).collect();
+            all.token().cancel();
+            (cleaning.await, Some(ended))
+        }
+    };
+    let errors = match result {
         Ok(()) => Vec::new(),
-        // Cleanups run in registration order: a position is a runner's index.
-        Err(HarnessError::Cleanup(errors)) => errors
-            .iter()
-            .map(|e| format!("{test_name}/{}: {}", e.index, e.failure))
-            .collect(),
-        Err(e) => vec![e.to_string()],
+        Err(HarnessError::Cleanup(errors)) => errors,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut abandoned = 0;
+    let errors = errors
+        .iter()
+        .map(|e| {
+            // Cleanups run in registration order: a position is a runner's index.
+            let full_id = format!("{test_name}/{}", e.index);
+            let cut_short = ended
+                .as_ref()
+                .is_some_and(|ended| !ended.get(e.index).copied().unwrap_or(true));
+            if !cut_short {
+                return format!("{full_id}: {}", e.failure);
+            }
+            abandoned += 1;
+            let when = match &e.failure {
+                RunFailure::Stopped(_) => "before it started".to_owned(),
+                failure => format!("while it ran ({failure})"),
+            };
+            format!(
+                "{full_id}: abandoned {when}: the cleanup_deadline ({}) passed; raise it, or \
+                 remove by hand what the run made",
+                stampede_scale::go_duration(deadline)
+            )
+        })
+        .collect();
+    if abandoned > 0 {
+        ctx.observer.note(&format!(
+            "{} on {}: cleanup_deadline ({}) passed, {abandoned} cleanup(s) abandoned; raise \
+             it, or remove by hand what those runs made",
+            ctx.name,
+            ctx.target.id,
+            stampede_scale::go_duration(deadline),
+        ));
     }
+    errors
 }

@@ -7,6 +7,7 @@
 //! taken into the run's future when it starts, so a run that ends in any way (error,
 //! panic, timeout) leaves every barrier and drops its stream buffer.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -307,12 +308,14 @@ pub(crate) struct RunnerState {
     pub(crate) marks: BTreeMap<String, SystemTime>,
     /// The phase running, or the one that failed; `None` once all passed.
     pub(crate) phase: Option<String>,
+    /// Whether its cleanup ended, passed or failed (not abandoned half-way).
+    pub(crate) cleanup_ended: bool,
 }
 
 /// Shared between the runner and the step, which reads it after the runs.
 pub(crate) type SharedState = Arc<Mutex<RunnerState>>;
 
-fn lock(state: &Mutex<RunnerState>) -> MutexGuard<'_, RunnerState> {
+pub(crate) fn lock(state: &Mutex<RunnerState>) -> MutexGuard<'_, RunnerState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -361,7 +364,7 @@ impl Cleanable for Runner {
         // Cleanups read the values of the run, but their own saves stay their own.
         let state = Arc::new(Mutex::new(lock(&self.state).clone()));
         let mut none = Holdings::default();
-        run_steps(
+        let result = run_steps(
             &self.plan,
             &self.plan.cleanup,
             &state,
@@ -369,8 +372,9 @@ impl Cleanable for Runner {
             &mut none,
             Unsaved::Skip,
         )
-        .await
-        .map_err(Into::into)
+        .await;
+        lock(&self.state).cleanup_ended = true;
+        result.map_err(Into::into)
     }
 }
 
@@ -525,14 +529,25 @@ fn render(plan: &Plan, req: &Req, state: &Mutex<RunnerState>) -> Result<Call, St
     req.render(&plan.context(&saved))
 }
 
-/// Up to 200 characters of an unexpected answer, which usually says what is wrong.
+/// How many characters of an answer or update an error quotes.
+const QUOTED_CHARS: usize = 200;
+
+/// `text` as an error quotes it: whole if short, else its first [`QUOTED_CHARS`]
+/// characters and its size, so that a large document does not bury the message.
+pub(crate) fn excerpt(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        None => Cow::Borrowed(text),
+        Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &text[..cut], text.len())),
+    }
+}
+
+/// The start of an unexpected answer, which usually says what is wrong.
 fn body_hint(body: &[u8]) -> String {
     if body.is_empty() {
         return String::new();
     }
     let text = String::from_utf8_lossy(body);
-    let short: String = text.trim().chars().take(200).collect();
-    format!(" ({short})")
+    format!(" ({})", excerpt(text.trim()))
 }
 
 fn answer_json(call: &Call, body: &[u8]) -> Result<Value, String> {
@@ -554,9 +569,13 @@ fn save(
 ) -> Result<(), String> {
     let mut state = lock(state);
     for (name, path) in save {
-        let value = path
-            .get(json)
-            .ok_or_else(|| format!("cannot save {name:?}: {what} has nothing at {path}: {json}"))?;
+        let value = path.get(json).ok_or_else(|| {
+            let seen = json.to_string();
+            format!(
+                "cannot save {name:?}: {what} has nothing at {path}: {}",
+                excerpt(&seen)
+            )
+        })?;
         state.saved.insert(name.clone(), jsonpath::text(value));
     }
     Ok(())
@@ -575,7 +594,8 @@ impl Wait {
     fn check(&self, update: &Value) -> Result<bool, String> {
         for (when, error) in &self.fail_if {
             if when.hold(update) {
-                return Err(format!("{error} (update: {update})"));
+                let seen = update.to_string();
+                return Err(format!("{error} (update: {})", excerpt(&seen)));
             }
         }
         Ok(self.until.hold(update))
@@ -718,5 +738,40 @@ mod tests {
         assert!(err.starts_with("unexpected transition (update: {"), "{err}");
         // A path that is absent never holds, not even for `not`.
         assert_eq!(wait.check(&json!({"status": "running"})), Ok(false));
+    }
+
+    #[test]
+    fn errors_quote_a_long_update_or_answer_by_its_start_and_size() {
+        assert_eq!(excerpt("{\"a\":1}"), "{\"a\":1}");
+        let exact = "é".repeat(QUOTED_CHARS);
+        assert_eq!(excerpt(&exact), exact.as_str());
+        // Cut at a character, never inside one; the size is the whole text's, in bytes.
+        let long = format!("{exact}ü and more");
+        assert_eq!(excerpt(&long), format!("{exact}… ({} bytes)", long.len()));
+
+        let big = json!({"transition": "stop", "log": "x".repeat(5000)});
+        let size = big.to_string().len();
+        let path = |p: &str| JsonPath::parse(p).unwrap();
+        let wait = Wait {
+            until: Conditions(Vec::new()),
+            fail_if: vec![(
+                Conditions(vec![(path("$.transition"), Matcher::Equals(json!("stop")))]),
+                "stopped".into(),
+            )],
+            save: Vec::new(),
+        };
+        let quoted = |err: &str, start: &str| {
+            assert!(err.starts_with(start), "{err}");
+            assert!(err.contains(&format!("… ({size} bytes)")), "{err}");
+            assert!(err.len() < start.len() + 300, "{err}");
+        };
+        quoted(&wait.check(&big).unwrap_err(), "stopped (update: {");
+        let state = Mutex::new(RunnerState::default());
+        let missing = [("id".to_owned(), path("$.id"))];
+        let err = save(&state, &missing, &big, "the answer").unwrap_err();
+        quoted(
+            &err,
+            "cannot save \"id\": the answer has nothing at $.id: {",
+        );
     }
 }
