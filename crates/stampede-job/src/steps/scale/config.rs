@@ -425,17 +425,13 @@ impl ScaleConfig {
             let path = format!("{at}.cleanup[{i}]");
             check.phase(phase, &path, Where::Cleanup, self);
         }
-        for (name, limit) in [
-            ("cleanup_timeout", self.cleanup_timeout),
-            ("cleanup_deadline", self.cleanup_deadline),
+        for (name, limit, what) in [
+            ("run_timeout", self.run_timeout, "run"),
+            ("phase_timeout", self.phase_timeout, "phase"),
+            ("cleanup_timeout", self.cleanup_timeout, "cleanup"),
+            ("cleanup_deadline", self.cleanup_deadline, "cleanup"),
         ] {
-            if limit.is_some_and(|d| d.is_zero()) {
-                check.problem(
-                    format!("{at}.{name}"),
-                    "must be more than 0: every cleanup would fail before it sent anything \
-                     (leave it out for the default)",
-                );
-            }
+            check.more_than_0(limit, &format!("{at}.{name}"), what);
         }
         for (i, output) in self.output.iter().enumerate() {
             let known = output
@@ -579,7 +575,21 @@ impl Checker {
         }
     }
 
+    /// A time limit of 0 would fail every `what` before it sent anything.
+    fn more_than_0(&mut self, limit: Option<Duration>, at: &str, what: &str) {
+        if limit.is_some_and(|d| d.is_zero()) {
+            self.problem(
+                at.to_owned(),
+                format!(
+                    "must be more than 0: every {what} would fail before it sent anything \
+                     (leave it out for the default)"
+                ),
+            );
+        }
+    }
+
     fn phase(&mut self, phase: &Phase, at: &str, place: Where, config: &ScaleConfig) {
+        self.more_than_0(phase.timeout, &format!("{at}.timeout"), "phase");
         let kinds = phase.kinds();
         let &[kind] = kinds.as_slice() else {
             let message = if kinds.is_empty() {
@@ -757,7 +767,7 @@ latencies:
     }
 
     #[test]
-    fn cleanup_limits_must_parse_and_be_more_than_0() {
+    fn time_limits_must_parse_and_be_more_than_0() {
         let phases = "runners: 1\nphases: [{ mark: { name: m } }]\n";
         check(
             &format!("{phases}cleanup_timeout: 1m\ncleanup_deadline: 2m\n"),
@@ -768,6 +778,15 @@ latencies:
             &[
                 "scale.cleanup_timeout: must be more than 0: every cleanup would fail",
                 "scale.cleanup_deadline: must be more than 0: every cleanup would fail",
+            ],
+        );
+        check(
+            "runners: 1\nphases: [{ mark: { name: m }, timeout: 0s }]\nrun_timeout: 0\n\
+             phase_timeout: 0ms\n",
+            &[
+                "scale.phases[0].timeout: must be more than 0: every phase would fail",
+                "scale.run_timeout: must be more than 0: every run would fail",
+                "scale.phase_timeout: must be more than 0: every phase would fail",
             ],
         );
         let job = format!(
