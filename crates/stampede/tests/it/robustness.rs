@@ -391,3 +391,29 @@ fn a_restic_backup_that_skips_a_file_is_caught_and_the_file_named() {
     let data = tempfile::tempdir().unwrap();
     check_a_skipped_file_is_named(data.path(), &restic);
 }
+
+#[test]
+fn a_command_snapshotters_server_is_killed_restarted_and_gone_after_the_step() {
+    let data = tempfile::tempdir().unwrap();
+    let pids = data.path().join("pids");
+    // Each start records its pid; `exec` makes the shell leading the group the server.
+    let server = format!(
+        "\n              server: \"echo $$ >> '{}'; exec sleep 600\"",
+        pids.display()
+    );
+    let rest = format!("          faults: {{ restart_server_every: 2 }}\n{ONE_ROUND}");
+    let (out, summary) = run_job(&job(data.path(), &(tar("") + &server), 2, &rest));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = stats(&summary);
+    let restarts = s["server_restarts"].as_u64().unwrap();
+    assert!(restarts >= 2, "{s:#}");
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    let pids: Vec<&str> = pids.lines().collect();
+    assert_eq!(pids.len() as u64, restarts + 1, "{pids:?}");
+    // Killed: gone, or a zombie waiting for init to reap it.
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z"))
+    };
+    let running: Vec<_> = pids.iter().filter(|pid| alive(pid)).collect();
+    assert!(running.is_empty(), "servers outlived the step: {running:?}");
+}
