@@ -1,24 +1,34 @@
 //! The server under test as a process of ours, so a fault can kill it with SIGKILL and
-//! start it again on the same port and data (the robustness step's `http` store).
+//! start it again on the same port and data: the robustness step's `http` store, and the
+//! command snapshotter's `server`.
 //!
 //! The command runs with `sh -c` in its own process group (the whole group is killed, so
-//! a shell wrapper does not leave the real server running). Without a configured URL the
-//! server's first line of output must be `listening on URL` (what `stampede sut` prints);
-//! the port it chose is then `{port}` for every restart.
+//! a shell wrapper does not leave the real server running). Started with [`ServerProcess::start`],
+//! without a configured URL the server's first line of output must be `listening on URL`
+//! (what `stampede sut` prints); the port it chose is then `{port}` for every restart.
+//! Started with [`ServerProcess::spawn_quiet`], the command runs as it is, its output
+//! discarded, and whoever started it decides when it is up.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// A running server command; killed (its whole process group) on drop.
+#[derive(Debug)]
 pub struct ServerProcess {
     template: String,
-    /// `Some` when the URL is read from the server's output.
+    /// True when the URL is read from the server's output.
     reads_url: bool,
+    /// `{port}` in the template is the port; false: the template is run as it is.
+    replaces_port: bool,
     port: u16,
+    /// Added to the command's environment.
+    env: Vec<(String, String)>,
+    /// The command's standard error is discarded rather than passed on.
+    quiet: bool,
     wait: Duration,
     child: Option<Child>,
 }
@@ -39,7 +49,10 @@ impl ServerProcess {
         let mut server = ServerProcess {
             template: template.to_string(),
             reads_url: url.is_none(),
+            replaces_port: true,
             port,
+            env: Vec::new(),
+            quiet: false,
             wait,
             child: None,
         };
@@ -53,6 +66,42 @@ impl ServerProcess {
             }
         };
         Ok((server, url))
+    }
+
+    /// Starts `command` as it is (no `{port}`, no URL to read) with `env` added to its
+    /// environment and its output discarded: the command snapshotter's `server`, which
+    /// tells when it is up with a command of its own. A kill waits up to `wait` for the
+    /// group to be gone.
+    pub fn spawn_quiet(
+        command: &str,
+        env: &[(&str, &str)],
+        wait: Duration,
+    ) -> Result<ServerProcess, String> {
+        let mut server = ServerProcess {
+            template: command.to_string(),
+            reads_url: false,
+            replaces_port: false,
+            port: 0,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            quiet: true,
+            wait,
+            child: None,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// The process id of the running command (the `sh` leading its group), if any.
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The command's exit status, once it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
     }
 
     /// Kills the server's process group with SIGKILL, reaps it, and starts it again on the
@@ -91,18 +140,27 @@ impl ServerProcess {
     }
 
     fn spawn(&mut self) -> Result<Option<String>, String> {
-        let command = self.template.replace("{port}", &self.port.to_string());
+        let command = if self.replaces_port {
+            self.template.replace("{port}", &self.port.to_string())
+        } else {
+            self.template.clone()
+        };
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&command)
             .process_group(0)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(if self.reads_url {
                 Stdio::piped()
             } else {
                 Stdio::null()
             })
-            .stderr(Stdio::inherit())
+            .stderr(if self.quiet {
+                Stdio::null()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .map_err(|e| format!("cannot start the server `{command}`: {e}"))?;
         let printed = match child.stdout.take() {
@@ -165,7 +223,7 @@ impl ServerProcess {
 
 /// Waits up to `within` until no thread of a process of `group` is running (after a
 /// SIGKILL of the group), so what the old server held, its port above all, is free.
-pub(crate) fn wait_group_gone(group: rustix::process::Pid, within: Duration) {
+fn wait_group_gone(group: rustix::process::Pid, within: Duration) {
     let deadline = std::time::Instant::now() + within;
     while rustix::process::test_kill_process_group(group).is_ok()
         && group_running(group.as_raw_nonzero().get())

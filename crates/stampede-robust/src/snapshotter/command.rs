@@ -14,9 +14,10 @@
 //! `ID (?P<id>[0-9a-f]+)`. `list` prints one id per line.
 //!
 //! Fault injection: with `server` set, the snapshotter runs the server itself — a
-//! foreground command spawned in its own process group by `start_server` — and
-//! `restart_server` kills that group with SIGKILL and spawns it again, then waits until
-//! `server_ready` succeeds. The group is killed when the snapshotter is dropped.
+//! foreground command spawned in its own process group by `start_server`, a
+//! [`ServerProcess`] — and `restart_server` kills that group with SIGKILL and spawns it
+//! again, then waits until `server_ready` succeeds. The group is killed when the
+//! snapshotter is dropped, or by [`CommandSnapshotter::stop_server`].
 
 use std::path::Path;
 use std::process::Stdio;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ClientId, SnapshotError, SnapshotId, Snapshotter};
 use crate::outcome::Outcome;
+use crate::server::ServerProcess;
 
 /// The default id pattern: the last non-blank line of the snapshot command's output.
 pub const DEFAULT_ID_PATTERN: &str = r"(?m)^\s*(?P<id>\S+)\s*$";
@@ -126,15 +128,8 @@ pub struct CommandSnapshotter {
     server: Arc<tokio::sync::Mutex<Option<ServerProcess>>>,
 }
 
-/// The running `server` command; its whole process group is killed with SIGKILL on drop.
-#[derive(Debug)]
-struct ServerProcess {
-    child: tokio::process::Child,
-    group: KillGroupOnDrop,
-}
-
 /// SIGKILLs a command's process group when dropped, unless disarmed (the command ended
-/// first) or already killed.
+/// first).
 #[derive(Debug)]
 struct KillGroupOnDrop(Option<rustix::process::Pid>);
 
@@ -147,20 +142,21 @@ impl KillGroupOnDrop {
                 .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
         )
     }
-
-    /// Kills the group now and disarms the guard; the group, if there was one.
-    fn kill(&mut self) -> Option<rustix::process::Pid> {
-        let group = self.0.take()?;
-        // An error means the group already ended: nothing left to kill.
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        Some(group)
-    }
 }
 
 impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
-        self.kill();
+        if let Some(group) = self.0.take() {
+            // An error means the group already ended: nothing left to kill.
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
     }
+}
+
+/// Kills `server`'s process group on a blocking thread: the kill waits until the group is
+/// gone, which must not hold up the runtime.
+async fn stop(server: ServerProcess) {
+    let _ = tokio::task::spawn_blocking(move || drop(server)).await;
 }
 
 /// Values for one expansion; `None` placeholders are left as written.
@@ -327,21 +323,24 @@ impl CommandSnapshotter {
     /// Spawns the `server` command and waits until `server_ready` succeeds.
     async fn spawn_server(&self, template: &str) -> Result<ServerProcess, SnapshotError> {
         let command = self.expand(template, &Vars::default());
-        let mut cmd = tokio::process::Command::new("sh");
-        cmd.arg("-c")
-            .arg(&command)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .env("STAMPEDE_REPO", &self.config.repo)
-            .process_group(0);
-        let child = cmd.spawn().map_err(|source| SnapshotError::Spawn {
-            op: "server",
-            command: command.clone(),
-            source,
-        })?;
-        let group = KillGroupOnDrop::of(&child);
-        let mut server = ServerProcess { child, group };
+        let env = [("STAMPEDE_REPO", self.config.repo.as_str())];
+        let server =
+            ServerProcess::spawn_quiet(&command, &env, self.timeout).map_err(|message| {
+                SnapshotError::Other {
+                    op: "server",
+                    message,
+                }
+            })?;
+        self.until_ready(server, command).await
+    }
+
+    /// Retries `server_ready` every 100 ms until it succeeds, `server` (run as `command`)
+    /// exits, or the timeout passes; a server that is not ready is killed.
+    async fn until_ready(
+        &self,
+        mut server: ServerProcess,
+        command: String,
+    ) -> Result<ServerProcess, SnapshotError> {
         let Some(ready) = &self.config.server_ready else {
             return Ok(server);
         };
@@ -351,7 +350,8 @@ impl CommandSnapshotter {
             if tried.is_ok() {
                 return Ok(server);
             }
-            if let Ok(Some(status)) = server.child.try_wait() {
+            if let Some(status) = server.exited() {
+                stop(server).await;
                 return Err(SnapshotError::Failed {
                     op: "server",
                     command,
@@ -360,6 +360,7 @@ impl CommandSnapshotter {
                 });
             }
             if tokio::time::Instant::now() >= deadline {
+                stop(server).await;
                 return Err(SnapshotError::Timeout {
                     op: "server ready",
                     command: ready.clone(),
@@ -372,7 +373,19 @@ impl CommandSnapshotter {
 
     /// The process id of the running `server` command, if any.
     pub async fn server_pid(&self) -> Option<u32> {
-        self.server.lock().await.as_ref().and_then(|s| s.child.id())
+        self.server
+            .lock()
+            .await
+            .as_ref()
+            .and_then(ServerProcess::id)
+    }
+
+    /// Kills the running `server` command's process group, if any, and waits until it is
+    /// gone (off the runtime's threads, unlike dropping the last clone of the snapshotter).
+    pub async fn stop_server(&self) {
+        if let Some(server) = self.server.lock().await.take() {
+            stop(server).await;
+        }
     }
 
     async fn hook(
@@ -500,20 +513,22 @@ impl Snapshotter for CommandSnapshotter {
             return Ok(Outcome::noop("no server command is configured"));
         };
         let mut slot = self.server.lock().await;
-        if let Some(mut old) = slot.take() {
-            let group = old.group.kill();
-            // Reaps it, so the kill has landed before the new server starts, and waits for
-            // the rest of its group (a server the shell forked) to be gone too.
-            let _ = old.child.wait().await;
-            if let Some(group) = group {
-                let within = self.timeout;
-                let waited = tokio::task::spawn_blocking(move || {
-                    crate::server::wait_group_gone(group, within);
-                });
-                let _ = waited.await;
-            }
-        }
-        *slot = Some(self.spawn_server(template).await?);
+        let Some(mut server) = slot.take() else {
+            *slot = Some(self.spawn_server(template).await?);
+            return Ok(Outcome::Done(()));
+        };
+        // The kill waits until the old group is gone (a server the shell forked too), so
+        // the new server finds its port free: on a blocking thread.
+        let restarted = tokio::task::spawn_blocking(move || server.restart().map(|()| server))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|restarted| restarted)
+            .map_err(|message| SnapshotError::Other {
+                op: "restart server",
+                message,
+            })?;
+        let command = self.expand(template, &Vars::default());
+        *slot = Some(self.until_ready(restarted, command).await?);
         Ok(Outcome::Done(()))
     }
 

@@ -1,6 +1,8 @@
-//! End-to-end: the `robustness` step run by the real binary, against real tar through the
-//! command snapshotter and against a real `stampede sut --snap-dir` (started by the step on
-//! port 0, killed with SIGKILL and restarted on the same port), with and without its bugs.
+//! End-to-end: the `robustness` step run by the real binary, against real tar and rsync
+//! through the command snapshotter and against a real `stampede sut --snap-dir` (started by
+//! the step on port 0, killed with SIGKILL and restarted on the same port), with and without
+//! its bugs, and against real restic (which must be installed); each tool also with a
+//! snapshot command that skips a file.
 
 use std::path::Path;
 
@@ -82,25 +84,49 @@ fn stats(summary: &Value) -> &Value {
     &all[0]
 }
 
-/// Runs `examples/<file>` and checks that each of kopia's six tests passed for 4 clients.
-fn check_example(file: &str, test: &str) -> Vec<Value> {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The text of `examples/<file>`.
+fn example(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples")
         .join(file);
-    let yaml = std::fs::read_to_string(example).unwrap();
-    let (out, summary) = run_job(&yaml);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The command snapshotter of the first step of `examples/<file>`, for [`job`]; with
+/// `broken = Some((from, to))`, `from` is replaced by `to` in its snapshot command.
+fn example_snapshotter(file: &str, broken: Option<(&str, &str)>) -> String {
+    let job: Value = serde_saphyr::from_str(&example(file)).unwrap();
+    let mut snapshotter = job["tests"][0]["steps"][0]["robustness"]["snapshotter"].clone();
+    if let Some((from, to)) = broken {
+        let snapshot = &mut snapshotter["command"]["snapshot"];
+        let command = snapshot.as_str().expect("a snapshot command").to_string();
+        assert!(command.contains(from), "{from:?} is not in {command:?}");
+        *snapshot = Value::from(command.replacen(from, to, 1));
+    }
+    // JSON is YAML: the snapshotter goes in as one flow mapping.
+    format!(" {snapshotter}")
+}
+
+/// Kopia's six multiclient tests, as the tar, rsync and sut examples name their steps.
+const KOPIA: [&str; 6] = [
+    "many-small-files",
+    "one-large-file",
+    "many-small-files-across-tree",
+    "randomized",
+    "gc-while-clients-work",
+    "delete-random-snapshot",
+];
+
+/// Runs `examples/<file>` and checks that each of kopia's six tests (`test/<name>`) passed
+/// for 4 clients with snapshots verified, and that every client's two `gc` actions ran while
+/// the clients worked; their statistics.
+fn check_example(file: &str, test: &str) -> Vec<Value> {
+    let (out, summary) = run_job(&example(file));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let steps = summary["robustness"].as_array().expect("robustness stats");
     let names: Vec<_> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    let kopia = [
-        "many-small-files",
-        "one-large-file",
-        "many-small-files-across-tree",
-        "randomized",
-        "gc-while-clients-work",
-        "delete-random-snapshot",
-    ];
-    assert_eq!(names, kopia.map(|k| format!("{test}/{k}")));
+    let expected = KOPIA.map(|k| format!("{test}/{k}"));
+    assert_eq!(names, expected);
     for s in steps {
         assert_eq!(s["passed"], true, "{s:#}");
         assert_eq!(s["clients"], 4, "{s:#}");
@@ -108,21 +134,54 @@ fn check_example(file: &str, test: &str) -> Vec<Value> {
         assert!(s["snapshots_verified"].as_u64().unwrap() >= 4, "{s:#}");
     }
     let all = text(&out);
-    assert!(
-        all.contains(&format!("{test}/randomized on local-1 — PASSED")),
-        "{all}"
-    );
+    for name in expected {
+        assert!(
+            all.contains(&format!("{name} on local-1 — PASSED")),
+            "{all}"
+        );
+    }
+    let gc = &steps[4];
+    assert!(gc["total"]["gc"]["count"].as_u64().unwrap() >= 8, "{gc:#}");
     steps.clone()
+}
+
+/// Runs one round of 2 clients, 3 files each, on `snapshotter`, whose snapshot command
+/// skips `file_1`, in `data`; checks that the step fails with a report naming the file.
+/// Returns the job.
+fn check_a_skipped_file_is_named(data: &Path, snapshotter: &str) -> String {
+    let rest = "          writer: { max_depth: 0, min_files_per_write: 3, max_files_per_write: 3, free_space_floor_bytes: 0 }\n".to_string() + ONE_ROUND;
+    let yaml = job(data, snapshotter, 2, &rest);
+    let (out, summary) = run_job(&yaml);
+    assert_eq!(out.status.code(), Some(97), "{}", text(&out));
+    let s = stats(&summary);
+    assert_eq!(s["passed"], false, "{s:#}");
+    let failures = s["failures"].to_string();
+    assert!(failures.contains("deleted: file_1 (file)"), "{failures}");
+    let all = text(&out);
+    assert!(all.contains("deleted: file_1 (file)"), "{all}");
+    assert!(all.contains("FAILED"), "{all}");
+    yaml
 }
 
 #[test]
 fn the_tar_example_runs_kopias_six_tests_and_passes() {
-    let steps = check_example("robustness-tar.yaml", "tar");
-    assert!(
-        steps[4]["total"]["gc"]["count"].as_u64().unwrap() >= 8,
-        "{:#}",
-        steps[4]
+    check_example("robustness-tar.yaml", "tar");
+}
+
+#[test]
+fn the_rsync_example_runs_kopias_six_tests_and_passes() {
+    check_example("robustness-rsync.yaml", "rsync");
+}
+
+#[test]
+fn an_rsync_command_that_skips_a_file_is_caught_and_the_file_named() {
+    let skips_file_1 = (
+        "rsync -a --delete {source}",
+        "rsync -a --delete --exclude=/file_1 {source}",
     );
+    let rsync = example_snapshotter("robustness-rsync.yaml", Some(skips_file_1));
+    let data = tempfile::tempdir().unwrap();
+    check_a_skipped_file_is_named(data.path(), &rsync);
 }
 
 #[test]
@@ -132,11 +191,6 @@ fn the_sut_example_runs_kopias_six_tests_and_passes_through_kills() {
         steps[3]["server_restarts"].as_u64().unwrap() >= 2,
         "{:#}",
         steps[3]
-    );
-    assert!(
-        steps[4]["total"]["gc"]["count"].as_u64().unwrap() >= 8,
-        "{:#}",
-        steps[4]
     );
 }
 
@@ -159,18 +213,8 @@ fn running_out_of_space_is_recovered_from_as_kopia_does() {
 
 #[test]
 fn a_tar_command_that_skips_a_file_is_caught_and_the_file_named() {
-    let rest = "          writer: { max_depth: 0, min_files_per_write: 3, max_files_per_write: 3, free_space_floor_bytes: 0 }\n".to_string() + ONE_ROUND;
     let data = tempfile::tempdir().unwrap();
-    let yaml = job(data.path(), &tar("--exclude=./file_1"), 2, &rest);
-    let (out, summary) = run_job(&yaml);
-    assert_eq!(out.status.code(), Some(97), "{}", text(&out));
-    let s = stats(&summary);
-    assert_eq!(s["passed"], false, "{s:#}");
-    let failures = s["failures"].to_string();
-    assert!(failures.contains("deleted: file_1 (file)"), "{failures}");
-    let all = text(&out);
-    assert!(all.contains("deleted: file_1 (file)"), "{all}");
-    assert!(all.contains("FAILED"), "{all}");
+    let yaml = check_a_skipped_file_is_named(data.path(), &tar("--exclude=./file_1"));
 
     // The JUnit case fails with the report and carries the figures as its output.
     let dir = tempfile::tempdir().unwrap();
@@ -300,4 +344,76 @@ tests:
     );
     assert_eq!(out.status.code(), Some(104), "{all}");
     assert!(text(&out).contains("snapshoter"), "{}", text(&out));
+}
+
+/// Fails, saying how to install it, when restic is missing: the restic tests never skip.
+fn require_restic() {
+    let version = std::process::Command::new("restic").arg("version").output();
+    assert!(
+        version.is_ok_and(|v| v.status.success()),
+        "restic is not installed: `apt-get install restic` (.ci/run does)"
+    );
+}
+
+#[test]
+fn the_restic_example_is_valid_and_its_snapshotter_passes_a_round_with_gc_and_deletes() {
+    require_restic();
+    let (out, all) = validate(&example("robustness-restic.yaml"));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    // The example's steps take a minute; one short round covers every command but list:
+    // an empty data directory (no restic call), backup, prune, restore, forget.
+    let restic = example_snapshotter("robustness-restic.yaml", None);
+    let rest = "          body:
+            - action: snapshot
+            - action: write-files
+            - action: snapshot
+            - action: gc
+            - action: restore-compare
+            - action: delete-snapshot
+            - action: write-files
+            - action: snapshot";
+    let data = tempfile::tempdir().unwrap();
+    let (out, summary) = run_job(&job(data.path(), &restic, 2, rest));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = stats(&summary);
+    assert_eq!(s["passed"], true, "{s:#}");
+    assert_eq!(s["total"]["gc"]["count"], 2, "{s:#}");
+    assert_eq!(s["total"]["delete-snapshot"]["errors"], 0, "{s:#}");
+    // Two restore-compares, and at the end at least two live snapshots of each client.
+    assert!(s["snapshots_verified"].as_u64().unwrap() >= 6, "{s:#}");
+}
+
+#[test]
+fn a_restic_backup_that_skips_a_file_is_caught_and_the_file_named() {
+    require_restic();
+    let skips_file_1 = (" backup ", " backup --exclude=file_1 ");
+    let restic = example_snapshotter("robustness-restic.yaml", Some(skips_file_1));
+    let data = tempfile::tempdir().unwrap();
+    check_a_skipped_file_is_named(data.path(), &restic);
+}
+
+#[test]
+fn a_command_snapshotters_server_is_killed_restarted_and_gone_after_the_step() {
+    let data = tempfile::tempdir().unwrap();
+    let pids = data.path().join("pids");
+    // Each start records its pid; `exec` makes the shell leading the group the server.
+    let server = format!(
+        "\n              server: \"echo $$ >> '{}'; exec sleep 600\"",
+        pids.display()
+    );
+    let rest = format!("          faults: {{ restart_server_every: 2 }}\n{ONE_ROUND}");
+    let (out, summary) = run_job(&job(data.path(), &(tar("") + &server), 2, &rest));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = stats(&summary);
+    let restarts = s["server_restarts"].as_u64().unwrap();
+    assert!(restarts >= 2, "{s:#}");
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    let pids: Vec<&str> = pids.lines().collect();
+    assert_eq!(pids.len() as u64, restarts + 1, "{pids:?}");
+    // Killed: gone, or a zombie waiting for init to reap it.
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z"))
+    };
+    let running: Vec<_> = pids.iter().filter(|pid| alive(pid)).collect();
+    assert!(running.is_empty(), "servers outlived the step: {running:?}");
 }

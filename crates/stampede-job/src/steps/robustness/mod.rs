@@ -73,8 +73,12 @@ pub(crate) async fn run(
     let outcome = match &config.snapshotter {
         SnapshotterConfig::Command(c) => match CommandSnapshotter::new(with_work(c, &work)) {
             Ok(s) => {
-                let harness = Harness::new(clients, Arc::new(s), Arc::new(store), seed);
-                drive(config, ctx.cancel, harness, seed, earlier_live).await
+                let s = Arc::new(s);
+                let harness = Harness::new(clients, s.clone(), Arc::new(store), seed);
+                let outcome = drive(config, ctx.cancel, harness, seed, earlier_live).await;
+                // Killing it waits until its group is gone: not on a runtime thread.
+                s.stop_server().await;
+                outcome
             }
             Err(e) => Err(format!("snapshotter.command: {e}")),
         },
