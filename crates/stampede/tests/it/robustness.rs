@@ -396,10 +396,15 @@ fn a_restic_backup_that_skips_a_file_is_caught_and_the_file_named() {
 fn a_command_snapshotters_server_is_killed_restarted_and_gone_after_the_step() {
     let data = tempfile::tempdir().unwrap();
     let pids = data.path().join("pids");
-    // Each start records its pid; `exec` makes the shell leading the group the server.
+    let current = data.path().join("current");
+    // Each start records its pid, then says it is up (the pid it wrote lives: the one
+    // before was killed and reaped), so the last start is recorded before the step ends;
+    // `exec` makes the shell leading the group the server.
     let server = format!(
-        "\n              server: \"echo $$ >> '{}'; exec sleep 600\"",
-        pids.display()
+        "\n              server: \"echo $$ >> '{pids}'; echo $$ > '{current}'; exec sleep 600\"\
+         \n              server_ready: \"kill -0 $(cat '{current}')\"",
+        pids = pids.display(),
+        current = current.display(),
     );
     let rest = format!("          faults: {{ restart_server_every: 2 }}\n{ONE_ROUND}");
     let (out, summary) = run_job(&job(data.path(), &(tar("") + &server), 2, &rest));
