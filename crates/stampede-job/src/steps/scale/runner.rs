@@ -534,7 +534,7 @@ const QUOTED_CHARS: usize = 200;
 
 /// `text` as an error quotes it: whole if short, else its first [`QUOTED_CHARS`]
 /// characters and its size, so that a large document does not bury the message.
-pub(crate) fn excerpt(text: &str) -> Cow<'_, str> {
+fn excerpt(text: &str) -> Cow<'_, str> {
     match text.char_indices().nth(QUOTED_CHARS) {
         None => Cow::Borrowed(text),
         Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &text[..cut], text.len())),
