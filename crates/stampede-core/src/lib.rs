@@ -10,9 +10,13 @@
 //! * [`DropReason`] — why a scheduled call was never made.
 //! * [`Sink`] — where the engine writes samples and drops, on the thread that made them.
 //! * [`ExitCode`] — the process exit codes, k6's where k6 has one.
+//! * [`Clock`] — wall-clock time and waits, passed in: [`SystemClock`], or a
+//!   [`ManualClock`] in tests.
 
+mod clock;
 mod exit;
 mod sample;
 
+pub use clock::{Clock, ManualClock, Sleep, SystemClock, from_micros, micros};
 pub use exit::ExitCode;
 pub use sample::{DropReason, Failure, Outcome, Sample, Sink};

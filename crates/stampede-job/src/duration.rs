@@ -174,7 +174,7 @@ fn from_raw(raw: Raw) -> Result<Duration, String> {
 }
 
 /// `deserialize_with` for `Option<Duration>`.
-pub(crate) fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     Option::<Raw>::deserialize(d)?
         .map(from_raw)
         .transpose()
@@ -182,7 +182,7 @@ pub(crate) fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>
 }
 
 /// `deserialize_with` for `Duration`.
-pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     from_raw(Raw::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 

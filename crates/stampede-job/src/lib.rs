@@ -1,6 +1,9 @@
 //! Jobs: descriptors (native and ConTest v1.0), the job runner with ConTest's semantics,
-//! the built-in steps, target managers and reporters, and the status rebuilt from events.
+//! the step interface and its registry, the job crate's own small steps, target managers
+//! and reporters, and the status rebuilt from events.
 //!
+//! * [`Step`] is what a step plugin implements; [`Registry`] is the list of steps a
+//!   job may use, built once by the binary.
 //! * [`Job::parse`] reads a descriptor (YAML or JSON, native or ConTest) into a validated
 //!   [`Job`], every problem at once with its path in the file.
 //! * [`runner::submit`] stores a job; [`runner::run_job`] runs it (or resumes it from a
@@ -8,16 +11,27 @@
 //!   state change as an event.
 //! * [`status::rebuild`] folds a job's events into its status.
 //!
-//! `stampede quick` builds a [`LoadStep`] from its flags, so a quick run and a job's load
-//! step go through the same [`run_load`].
+//! ```
+//! use std::path::Path;
+//! use stampede_job::{Job, Registry, steps};
+//!
+//! let registry = Registry::new().with(steps::Echo).with(steps::Sleep);
+//! let text = "name: j\ntests: [{name: t, steps: [{name: hi, echo: {text: hello}}]}]\n";
+//! let job = Job::parse(text, "job.yaml", Path::new("."), &registry).unwrap();
+//! assert_eq!(job.tests[0].steps[0].plugin.key(), "echo");
+//! ```
 
 pub mod comparison;
+pub mod compliance;
 mod descriptor;
-mod duration;
+pub mod duration;
+mod emitter;
+pub mod registry;
 pub mod runner;
 mod schema;
 pub mod status;
-mod steps;
+pub mod step;
+pub mod steps;
 pub mod targets;
 pub mod template;
 
@@ -26,22 +40,10 @@ pub use descriptor::spec::{
     RetriesSpec, StepEntry, TargetsSpec, TestSpec,
 };
 pub use descriptor::{
-    CURRENT_VERSION, CsvTargets, DescriptorError, Job, Step, StepKind, SyntheticTargets, Targets,
-    Test,
+    CURRENT_VERSION, CsvTargets, DescriptorError, Job, SyntheticTargets, Targets, Test, TestStep,
 };
 pub use duration::parse as parse_duration;
-pub use schema::job_schema;
-pub use steps::Vars;
-pub use steps::echo::EchoConfig;
-pub use steps::exec::ExecConfig;
-pub use steps::http::HttpStepConfig;
-pub use steps::load::{
-    LoadError, LoadResult, LoadSettings, LoadStep, Observer, Progress, RequestConfig, RunControl,
-    StageConfig, ThresholdEntry, ThresholdObject, run_load, streamed_summary,
-};
-pub use steps::robustness::{
-    BodyAction, Faults, HttpStoreConfig, Randomized, RobustnessConfig, SnapshotterConfig,
-};
-pub use steps::scale::ScaleConfig;
-pub use steps::sleep::SleepConfig;
-pub use steps::wait_port::WaitPortConfig;
+pub use emitter::Emitter;
+pub use registry::{Registry, StepPlugin};
+pub use schema::{DurationText, job_schema};
+pub use step::{Capability, JobObserver, Problem, Step, StepCtx, StepError, StepOutcome, Vars};

@@ -1,24 +1,72 @@
 //! `stampede schema`: the JSON Schema of the native job descriptor, generated from the
-//! config structs themselves, so it cannot drift from what the parser accepts.
+//! config structs themselves and the registry's steps, so it cannot drift from what the
+//! parser accepts.
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, SchemaGenerator};
 use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
 use crate::descriptor::spec::JobSpec;
+use crate::registry::Registry;
 
 /// How durations are written: `10s`, `1m30s`, `500ms`, `1.5h`, or a number of seconds.
 #[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)] // Only its schema is used; durations are parsed by `crate::duration`.
-pub(crate) enum DurationText {
+pub enum DurationText {
     /// `10s`, `1m30s`, `500ms`, `1.5h`.
     Text(String),
     /// Seconds.
     Seconds(f64),
 }
 
-/// The JSON Schema (2020-12) of the native job descriptor, pretty-printed.
-pub fn job_schema() -> String {
-    let schema = schemars::schema_for!(JobSpec);
+/// The JSON Schema (2020-12) of the native job descriptor with `registry`'s steps,
+/// pretty-printed.
+pub fn job_schema(registry: &Registry) -> String {
+    let mut generator = SchemaGenerator::default();
+    let steps: Vec<(&str, Value)> = registry
+        .steps()
+        .iter()
+        .map(|plugin| {
+            let config = plugin.schema(&mut generator).to_value();
+            let property = json!({
+                "description": plugin.summary(),
+                "anyOf": [config, {"type": "null"}],
+            });
+            (plugin.key(), property)
+        })
+        .collect();
+    let mut schema = generator.into_root_schema_for::<JobSpec>().to_value();
+    if let Some(entry) = schema.pointer_mut("/$defs/StepEntry")
+        && let Some(Value::Object(properties)) = entry.get_mut("properties")
+    {
+        let mut all: Vec<(String, Value)> = std::mem::take(properties).into_iter().collect();
+        all.extend(steps.into_iter().map(|(k, v)| (k.to_string(), v)));
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        *properties = all.into_iter().collect::<Map<_, _>>();
+        insert_after(
+            entry,
+            "properties",
+            "additionalProperties",
+            Value::Bool(false),
+        );
+    }
+    // Serialized as a schema again, which writes each object's keywords in schemars'
+    // order (`$schema`, `title`, `description`, `type` ... first).
+    let schema = schemars::Schema::try_from(schema).expect("still a schema");
     serde_json::to_string_pretty(&schema).expect("a schema always serializes")
+}
+
+/// Sets `key` in the object `value`, just after `after` where the map keeps its order.
+fn insert_after(value: &mut Value, after: &str, key: &str, new: Value) {
+    let Value::Object(map) = value else { return };
+    let old = std::mem::take(map);
+    for (k, v) in old {
+        let here = k == after;
+        map.insert(k, v);
+        if here {
+            map.insert(key.to_string(), new.clone());
+        }
+    }
+    map.entry(key.to_string()).or_insert(new);
 }

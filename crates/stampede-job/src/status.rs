@@ -33,8 +33,6 @@ use stampede_api::testrun::{ResultStatus, TestProgress, TestRunStatus};
 use stampede_core::ExitCode;
 use stampede_store::{Event, Seq};
 
-pub use crate::steps::robustness::robustness_summaries;
-
 /// One test of a job's descriptor, as the status lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TestLayout {
@@ -794,11 +792,9 @@ pub fn load_summaries<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<
         .collect()
 }
 
-pub use crate::steps::scale::{ScaleStepResults, scale_results};
-
 /// The payloads of the step events named `name` in `runs` that decode as `T`, each with
 /// its test, step label and target, in run, test, step and target order.
-pub(crate) fn step_payloads<'a, T: serde::de::DeserializeOwned>(
+pub fn step_payloads<'a, T: serde::de::DeserializeOwned>(
     runs: impl IntoIterator<Item = &'a RunStatus>,
     name: &str,
 ) -> Vec<(String, String, String, T)> {
@@ -823,7 +819,7 @@ pub(crate) fn step_payloads<'a, T: serde::de::DeserializeOwned>(
 }
 
 /// The payloads of `target`'s events named `name` that decode as `T`, in order.
-pub(crate) fn target_payloads<'t, T: serde::de::DeserializeOwned>(
+pub fn target_payloads<'t, T: serde::de::DeserializeOwned>(
     target: &'t stampede_api::job::TargetStatus,
     name: &'t str,
 ) -> impl Iterator<Item = T> + 't {

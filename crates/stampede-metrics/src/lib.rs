@@ -11,17 +11,23 @@
 //! * Wire snapshots ([`Snapshot::to_wire`]) — an interval as `stampede run --out cloud`
 //!   sends it, read back exactly by [`Snapshot::from_wire`].
 //! * Thresholds ([`ThresholdSet`]) — k6's grammar and evaluation rules.
+//! * [`Progress`] and its [`Observer`] — a run once a second; [`summary_document`] — a
+//!   run as the summary JSON.
 
+mod progress;
 mod recorder;
 mod run;
 mod snapshot;
 mod stats;
+mod summary;
 mod threshold;
 mod wire;
 
+pub use progress::{Observer, Progress};
 pub use recorder::Recorder;
 pub use run::{IntervalRow, RunMetrics};
 pub use snapshot::{Snapshot, Views};
 pub use stats::Stats;
+pub use summary::{streamed_summary, summary_document};
 pub use threshold::*;
 pub use wire::WireError;

@@ -18,6 +18,8 @@
 //! * [`Client`] runs [`ActionKind`]s by name or picked by [`Weights`], keeps [`Stats`],
 //!   and checks every restore; [`Harness`] runs a body for N clients at once and reports
 //!   per client in a [`HarnessReport`].
+//! * [`step::Robustness`] — the `robustness` job step: the harness on a job's target,
+//!   snapshot metadata kept as `RobustnessSnapshot` events; see docs/design/005.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -55,6 +57,7 @@ mod outcome;
 mod pathlock;
 mod server;
 mod snapshotter;
+pub mod step;
 mod store;
 mod writer;
 

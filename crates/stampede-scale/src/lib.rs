@@ -20,6 +20,9 @@
 //!   [`Format`]) decoded into updates for a dispatcher.
 //! * [`LatencyResults`] — named latencies per run, p50/p95/p99 over successful runs by
 //!   coder's floor-index rule ([`percentile`]), with coder's text and JSON layouts.
+//! * [`step::Scale`] — the `scale` job step: a declared lifecycle per runner (phases of
+//!   HTTP calls, waits on update streams or polls, barriers, marks, cleanups) run by the
+//!   harness on a job's target; see docs/design/003.
 //!
 //! ```
 //! use stampede_scale::{Barrier, BoxError, Ctx, Harness, RunCtx, Strategy, run_fn};
@@ -60,6 +63,7 @@ mod latency;
 mod results;
 mod run;
 mod source;
+pub mod step;
 mod strategy;
 
 pub use barrier::{Barrier, Opened, Participant};

@@ -85,7 +85,7 @@ pub async fn create_user(
             name: name.to_string(),
             project: project.to_string(),
             password_hash: hash_password(password)?,
-            created_at_us: stampede_job::runner::now_us(),
+            created_at_us: stampede_core::Clock::now_us(&stampede_core::SystemClock),
         })
         .await?;
     Ok(())
@@ -142,7 +142,7 @@ pub async fn create_token(
             name: name.to_string(),
             project: project.to_string(),
             hash: hash_secret(&secret),
-            created_at_us: stampede_job::runner::now_us(),
+            created_at_us: stampede_core::Clock::now_us(&stampede_core::SystemClock),
         })
         .await?;
     Ok(secret)

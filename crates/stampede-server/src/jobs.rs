@@ -13,8 +13,8 @@ use serde::Deserialize;
 use stampede_api::job::{JobState, JobStatus, PausePayload};
 use stampede_api::server::{ApiEvent, EventPage, JobCreated, JobEntry, JobList, VersionInfo};
 use stampede_api::testrun::{OptionsValid, ValidateOptions};
-use stampede_job::Job;
 use stampede_job::runner::{self, JobControl};
+use stampede_job::{Job, Registry};
 use stampede_store::{Event, EventQuery, JobId, JobQuery, JobRecord, NewJob};
 
 use crate::auth::Project;
@@ -56,9 +56,10 @@ fn spawn(state: &Arc<State>, id: JobId, job: Job, resume: Option<PausePayload>) 
                 if let Ok(runtime) = runtime {
                     let local = tokio::task::LocalSet::new();
                     let store = state.store.clone();
+                    let clock = state.clock.clone();
                     let ran = local.block_on(
                         &runtime,
-                        runner::run_job(store, id, &job, resume, &control, &()),
+                        runner::run_job(store, clock, id, &job, resume, &control, &()),
                     );
                     if let Err(e) = ran {
                         eprintln!("job {id}: {e}");
@@ -95,7 +96,7 @@ pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         for record in jobs {
             if zombie {
-                runner::record_zombie(&state.store, record.id)
+                runner::record_zombie(&state.store, &state.clock, record.id)
                     .await
                     .map_err(|e| e.to_string())?;
                 continue;
@@ -103,7 +104,10 @@ pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
             let pause = runner::latest_pause(&state.store, record.id)
                 .await
                 .map_err(|e| e.to_string())?;
-            let why = match (Job::from_extended(&record.extended_descriptor), pause) {
+            let why = match (
+                Job::from_extended(&record.extended_descriptor, &state.registry),
+                pause,
+            ) {
                 (Ok(job), Some(Ok(payload))) => {
                     spawn(state, record.id, job, Some(payload));
                     continue;
@@ -115,6 +119,7 @@ pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
             // ConTest: a paused job that cannot be resumed fails, with the reason.
             runner::record_failure(
                 &state.store,
+                &state.clock,
                 record.id,
                 format!("failed to resume job {}: {why}", record.id),
             )
@@ -147,12 +152,12 @@ pub(crate) async fn submit(
             "send the job descriptor (YAML or JSON) as the request body",
         ));
     }
-    let job = parse(text)?;
+    let job = parse(&state.registry, text)?;
     let new = NewJob {
         name: job.name.clone(),
         requestor: query.requestor.unwrap_or_else(|| project.clone()),
         server_id: state.server_id.clone(),
-        requested_at_us: runner::now_us(),
+        requested_at_us: state.clock.now_us(),
         descriptor: text.to_string(),
         extended_descriptor: job.extended.to_string(),
         tags: with_instance_tag(&state, job.tags.clone()),
@@ -233,12 +238,12 @@ pub(crate) async fn retry(
             latest.name()
         )));
     }
-    let job = rebuild(&record)?;
+    let job = rebuild(&state, &record)?;
     let new = NewJob {
         name: record.name,
         requestor: query.requestor.unwrap_or(record.requestor),
         server_id: state.server_id.clone(),
-        requested_at_us: runner::now_us(),
+        requested_at_us: state.clock.now_us(),
         descriptor: record.descriptor,
         extended_descriptor: record.extended_descriptor,
         tags: with_instance_tag(&state, record.tags),
@@ -358,14 +363,14 @@ pub(crate) async fn owned(state: &State, project: &str, id: &str) -> Result<JobR
     }
 }
 
-fn rebuild(record: &JobRecord) -> Result<Job, ApiError> {
+fn rebuild(state: &State, record: &JobRecord) -> Result<Job, ApiError> {
     if is_test_run(record) {
         return Err(ApiError::conflict(format!(
             "job {} is a test run executed elsewhere (stampede run --out cloud): read it at /v1/tests/{}",
             record.id, record.id
         )));
     }
-    Job::from_extended(&record.extended_descriptor)
+    Job::from_extended(&record.extended_descriptor, &state.registry)
         .map_err(|e| ApiError::internal(format!("job {}: {e}", record.id)))
 }
 
@@ -380,7 +385,7 @@ pub(crate) async fn status(
 
 /// The status of a job this server (or another sharing the store) runs, from its events.
 pub(crate) async fn job_status(state: &State, record: &JobRecord) -> Result<JobStatus, ApiError> {
-    let job = rebuild(record)?;
+    let job = rebuild(state, record)?;
     runner::job_status(&state.store, record.id, &job)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))
@@ -473,7 +478,7 @@ pub(crate) async fn cancel(
 /// `cancelling`.
 pub(crate) async fn cancel_job(state: &State, record: &JobRecord) -> Result<(), ApiError> {
     let control = control_of(state, record).await?;
-    runner::record_cancelling(&state.store, record.id)
+    runner::record_cancelling(&state.store, &state.clock, record.id)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     control.cancel.cancel();
@@ -512,7 +517,7 @@ pub(crate) async fn resume(
             WIND_DOWN.as_secs()
         )));
     }
-    let job = rebuild(&record)?;
+    let job = rebuild(&state, &record)?;
     let payload = runner::latest_pause(&state.store, record.id)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
@@ -554,6 +559,7 @@ async fn wound_down(state: &State, id: JobId) -> bool {
 }
 
 pub(crate) async fn validate_options(
+    Extract(state): Extract<Arc<State>>,
     ApiJson(body): ApiJson<ValidateOptions>,
 ) -> Result<Json<OptionsValid>, ApiError> {
     if !body.options.is_object() {
@@ -562,7 +568,7 @@ pub(crate) async fn validate_options(
         ));
     }
     let text = body.options.to_string();
-    let job = parse(&text)?;
+    let job = parse(&state.registry, &text)?;
     Ok(Json(OptionsValid {
         name: job.name,
         tests: job.tests.len(),
@@ -570,8 +576,8 @@ pub(crate) async fn validate_options(
 }
 
 /// A descriptor from a request: 422 with every problem, or 400.
-fn parse(text: &str) -> Result<Job, ApiError> {
-    Job::parse(text, "the request body", Path::new(".")).map_err(|e| match e {
+fn parse(registry: &Registry, text: &str) -> Result<Job, ApiError> {
+    Job::parse(text, "the request body", Path::new("."), registry).map_err(|e| match e {
         stampede_job::DescriptorError::Invalid { problems, .. } => {
             ApiError::invalid("the descriptor is invalid", problems)
         }

@@ -51,6 +51,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
+use stampede_core::Clock;
+use stampede_job::Registry;
 use stampede_job::runner::JobControl;
 use stampede_store::{EventStore, JobId};
 use tokio_util::sync::CancellationToken;
@@ -73,11 +75,19 @@ pub struct Config {
     /// An internal tag (`_name`) this server adds to every job it creates; it then
     /// recovers only the jobs that carry it (ConTest's instance tag).
     pub instance_tag: Option<String>,
+    /// The steps jobs on this server may use.
+    pub registry: Registry,
+    /// The time: the real clock, or a manual one in tests.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// What every handler shares.
 pub(crate) struct State {
     pub(crate) store: Arc<dyn EventStore>,
+    /// The steps jobs may use.
+    pub(crate) registry: Registry,
+    /// The time events are stamped with and waits are measured in.
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) server_id: String,
     /// See [`Config::instance_tag`].
     pub(crate) instance_tag: Option<String>,
@@ -167,6 +177,8 @@ impl Server {
         let store = stampede_store::on_runtime(store, tokio::runtime::Handle::current());
         let state = Arc::new(State {
             store,
+            registry: config.registry.clone(),
+            clock: config.clock.clone(),
             server_id: config.server_id.clone(),
             instance_tag: config.instance_tag.clone(),
             pushes: Mutex::new(HashMap::new()),

@@ -15,7 +15,6 @@ use stampede_api::testrun::{
     CreateTestRun, MetricsAccepted, MetricsPush, ResultStatus, TestFinished, TestProgress, TestRun,
     TestRunCreated, TestRunStatus, TestRunStep, WireSnapshot,
 };
-use stampede_job::runner;
 use stampede_metrics::{RunMetrics, Snapshot};
 use stampede_store::{Event, EventQuery, JobId, JobRecord, NewEvent, NewJob, Seq};
 
@@ -51,12 +50,12 @@ struct SnapshotPayload {
     snapshot: WireSnapshot,
 }
 
-fn event(id: JobId, name: &str, payload: Option<String>) -> NewEvent {
+fn event(state: &State, id: JobId, name: &str, payload: Option<String>) -> NewEvent {
     NewEvent {
         job_id: id,
         name: name.to_string(),
         payload,
-        emitted_at_us: runner::now_us(),
+        emitted_at_us: state.clock.now_us(),
         ..NewEvent::default()
     }
 }
@@ -91,7 +90,7 @@ pub(crate) async fn create(
             requestor: project.clone(),
             // Runs elsewhere: no server recovers it as its own.
             server_id: String::new(),
-            requested_at_us: runner::now_us(),
+            requested_at_us: state.clock.now_us(),
             descriptor: text.clone(),
             extended_descriptor: String::new(),
             tags,
@@ -102,8 +101,8 @@ pub(crate) async fn create(
     state
         .store
         .append(&[
-            event(id, names::TEST_RUN_CREATED, Some(text)),
-            event(id, JobState::Started.event(), None),
+            event(&state, id, names::TEST_RUN_CREATED, Some(text)),
+            event(&state, id, JobState::Started.event(), None),
         ])
         .await?;
     Ok((
@@ -192,6 +191,7 @@ pub(crate) async fn push(
             step: Some(s.step),
             target: Some(s.target),
             ..event(
+                &state,
                 record.id,
                 names::METRIC_SNAPSHOT,
                 Some(json(&SnapshotPayload {
@@ -242,8 +242,13 @@ pub(crate) async fn finish(
     state
         .store
         .append(&[
-            event(record.id, names::TEST_RUN_FINISHED, Some(json(&body))),
-            event(record.id, to.event(), None),
+            event(
+                &state,
+                record.id,
+                names::TEST_RUN_FINISHED,
+                Some(json(&body)),
+            ),
+            event(&state, record.id, to.event(), None),
         ])
         .await?;
     state.forget_push_cursor(record.id);
@@ -266,7 +271,7 @@ pub(crate) async fn stop(
     }
     state
         .store
-        .append(&[event(record.id, names::TEST_RUN_STOP, None)])
+        .append(&[event(&state, record.id, names::TEST_RUN_STOP, None)])
         .await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -341,7 +346,7 @@ fn fold(record: &JobRecord, events: Vec<Event>) -> Result<TestRun, ApiError> {
             .map(|(step, target, metrics)| TestRunStep {
                 step,
                 target,
-                summary: stampede_job::streamed_summary(&metrics, passed),
+                summary: stampede_metrics::streamed_summary(&metrics, passed),
             })
             .collect(),
     })

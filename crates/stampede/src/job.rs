@@ -7,8 +7,12 @@ use std::sync::Arc;
 use stampede_api::job::{JobState, JobStatus, PausePayload};
 use stampede_api::{RunSummary, SUMMARY_SCHEMA, Status, StepSummary, Summary};
 use stampede_core::ExitCode as Code;
+use stampede_core::{Clock, SystemClock};
 use stampede_job::runner::{self, JobControl, JobObserver, JobOutcome};
-use stampede_job::{FileReporterSpec, Job, Observer, ReporterSpec};
+use stampede_job::{FileReporterSpec, Job, ReporterSpec};
+use stampede_metrics::Observer;
+
+use crate::steps::registry;
 use stampede_store::EventStore;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -60,7 +64,8 @@ pub(crate) fn read_job(file: &Path) -> Result<(Job, String), Failed> {
         .unwrap_or(Path::new("."));
     let base = std::path::absolute(dir)
         .map_err(|e| Failed::other(format!("cannot resolve the directory of {path}: {e}")))?;
-    let job = Job::parse(&text, &path, &base).map_err(|e| Failed::config(e.to_string()))?;
+    let job =
+        Job::parse(&text, &path, &base, &registry()).map_err(|e| Failed::config(e.to_string()))?;
     Ok((job, text))
 }
 
@@ -79,7 +84,7 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<Code, Failed> {
 }
 
 pub(crate) fn schema() -> Result<Code, Failed> {
-    println!("{}", stampede_job::job_schema());
+    println!("{}", stampede_job::job_schema(&registry()));
     Ok(Code::Passed)
 }
 
@@ -142,7 +147,7 @@ fn watch_signals(
 async fn cancel(control: &JobControl, store: &Arc<dyn EventStore>, id: u64) {
     let recorded = tokio::time::timeout(
         std::time::Duration::from_secs(2),
-        runner::record_cancelling(store, id),
+        runner::record_cancelling(store, &SystemClock::shared(), id),
     )
     .await;
     if !matches!(recorded, Ok(Ok(()))) {
@@ -196,7 +201,7 @@ pub(crate) fn demo(args: DemoArgs) -> Result<Code, Failed> {
         .map_err(|e| Failed::other(format!("cannot start the built-in server: {e}")))?;
     eprintln!("built-in server listening on {}", server.url());
     let text = demo_descriptor(&server.url(), &args);
-    let job = Job::parse(&text, "demo", Path::new("."))
+    let job = Job::parse(&text, "demo", Path::new("."), &registry())
         .map_err(|e| Failed::config(format!("--rate / --duration: {e}")))?;
     let run = RunArgs {
         file: None,
@@ -239,7 +244,7 @@ async fn run_async(args: RunArgs, given: Option<(Job, String)>) -> Result<Code, 
                     record.state
                 )));
             }
-            let job = Job::from_extended(&record.extended_descriptor)
+            let job = Job::from_extended(&record.extended_descriptor, &registry())
                 .map_err(|e| Failed::other(format!("job {id}: {e}")))?;
             let payload = pause_payload(&store, id).await?;
             eprintln!("resuming job {id} ({}) at run {}", job.name, payload.run);
@@ -256,7 +261,7 @@ async fn run_async(args: RunArgs, given: Option<(Job, String)>) -> Result<Code, 
                 }
             };
             let requestor = std::env::var("USER").unwrap_or_else(|_| "stampede".into());
-            let id = runner::submit(&store, &job, &text, &requestor, "local")
+            let id = runner::submit(&store, &SystemClock, &job, &text, &requestor, "local")
                 .await
                 .map_err(|e| Failed::other(e.to_string()))?;
             (id, job, None)
@@ -299,7 +304,9 @@ async fn run_async(args: RunArgs, given: Option<(Job, String)>) -> Result<Code, 
         progress: !args.no_progress,
         cloud: cloud.as_ref(),
     };
-    let outcome = runner::run_job(store.clone(), id, &job, resume, &control, &terminal).await;
+    let clock: Arc<dyn Clock> = SystemClock::shared();
+    let outcome =
+        runner::run_job(store.clone(), clock, id, &job, resume, &control, &terminal).await;
     // A signal from now on is not about the job any more.
     signals.abort();
     if let Some(task) = server_stop {
@@ -337,7 +344,7 @@ async fn run_async(args: RunArgs, given: Option<(Job, String)>) -> Result<Code, 
             skipped: skipped(&status),
             runs: status.runs.clone(),
             final_reports: status.final_reports.clone(),
-            robustness: stampede_job::status::robustness_summaries(&status.runs),
+            robustness: stampede_robust::step::robustness_summaries(&status.runs),
         };
         write_json(path, &summary)?;
     }
@@ -383,7 +390,7 @@ pub(crate) fn render_status(status: &JobStatus) -> String {
     let mut out = String::new();
     // Each robustness step's figures and failure reports first: the status lines after
     // them repeat only the verdicts.
-    for r in stampede_job::status::robustness_summaries(&status.runs) {
+    for r in stampede_robust::step::robustness_summaries(&status.runs) {
         let title = format!("{} on {}", r.name, r.target);
         out.push_str(&stampede_report::render_robustness(&title, &r.stats));
     }
@@ -426,7 +433,7 @@ pub(crate) fn render_status(status: &JobStatus) -> String {
                 }
             }
         }
-        for scale in stampede_job::status::scale_results([run]) {
+        for scale in stampede_scale::step::scale_results([run]) {
             let _ = writeln!(
                 out,
                 "\n{}/{} on {}:\n{}",

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use stampede_api::{Status, Summary};
 use stampede_core::ExitCode as Code;
-use stampede_job::{LoadSettings, LoadStep, RunControl, run_load};
+use stampede_load::{LoadSettings, LoadStep, RunControl, run_load};
 use stampede_metrics::Threshold;
 
 use crate::Failed;

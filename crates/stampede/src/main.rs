@@ -9,6 +9,7 @@ mod load;
 mod out_cloud;
 mod progress;
 mod server;
+mod steps;
 mod sut;
 
 use std::process::ExitCode;

@@ -20,8 +20,10 @@ use stampede_api::testrun::{
 use stampede_client::Client;
 use stampede_core::ExitCode as Code;
 use stampede_job::runner::JobOutcome;
-use stampede_job::{Job, LoadStep, Observer, Progress, StepKind};
+use stampede_job::{Job, Step};
+use stampede_load::{Load, LoadStep};
 use stampede_metrics::Snapshot;
+use stampede_metrics::{Observer, Progress};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -62,7 +64,7 @@ pub(crate) fn announce(job: &Job, name: String) -> CreateTestRun {
         .iter()
         .filter(|t| !t.disabled)
         .flat_map(|t| &t.steps)
-        .filter(|s| !s.disabled && s.kind == StepKind::Load);
+        .filter(|s| !s.disabled && s.plugin.key() == Load::KEY);
     for step in steps {
         let Some(settings) = serde_json::from_value::<LoadStep>(step.config.clone())
             .ok()

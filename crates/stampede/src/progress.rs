@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use stampede_job::{Observer, Progress};
+use stampede_metrics::{Observer, Progress};
 
 /// Prints progress lines, or nothing.
 pub(crate) struct Lines {

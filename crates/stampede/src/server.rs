@@ -1,6 +1,7 @@
 //! `stampede server`: the job server until SIGINT or SIGTERM (which pause its jobs), and its
 //! tokens.
 
+use stampede_core::{Clock, SystemClock};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ async fn token(command: TokenCommand) -> Result<Code, Failed> {
         TokenCommand::Revoke { id, database } => {
             let store = open(&database.database).await?;
             let revoked = store
-                .revoke_token(id, stampede_job::runner::now_us())
+                .revoke_token(id, SystemClock.now_us())
                 .await
                 .map_err(|e| Failed::other(e.to_string()))?;
             if !revoked {
@@ -106,6 +107,8 @@ async fn serve(args: ServerArgs) -> Result<Code, Failed> {
         server_id: server_id.clone(),
         request_timeout: Duration::from_secs(30),
         instance_tag: args.instance_tag.clone(),
+        registry: crate::steps::registry(),
+        clock: SystemClock::shared(),
     };
     let server = Server::start(config, store)
         .await

@@ -19,7 +19,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use super::Problem;
+use crate::registry::Registry;
+use crate::step::Problem;
 
 /// Whether `value` is a ConTest descriptor (it has `JobName` or `TestDescriptors`).
 pub(crate) fn is_contest(value: &Value) -> bool {
@@ -52,6 +53,7 @@ fn lower_keys(value: &Value) -> Value {
 
 struct Translator<'a> {
     base_dir: &'a Path,
+    registry: &'a Registry,
     problems: Vec<Problem>,
 }
 
@@ -386,7 +388,7 @@ impl Translator<'_> {
                 }
                 ("wait_port", config)
             }
-            "echo" | "randecho" | "sleep" | "load" | "http" | "exec" | "wait_port" => {
+            native if self.registry.get(native).is_some() => {
                 let config = params
                     .iter()
                     .map(|(k, v)| {
@@ -397,21 +399,15 @@ impl Translator<'_> {
                         (k.clone(), value)
                     })
                     .collect();
-                let kind = match plugin.as_str() {
-                    "echo" => "echo",
-                    "randecho" => "randecho",
-                    "sleep" => "sleep",
-                    "load" => "load",
-                    "http" => "http",
-                    "exec" => "exec",
-                    _ => "wait_port",
-                };
-                (kind, config)
+                (native, config)
             }
             other => {
                 self.problem(
                     format!("{path}.name"),
-                    format!("step plugin {other:?} is not supported; use cmd, echo, randecho, sleep, waitport (or a native step: load, exec, http, wait_port)"),
+                    format!(
+                        "step plugin {other:?} is not supported; use ConTest's cmd or waitport, or a step: {}",
+                        self.registry.keys().join(", ")
+                    ),
                 );
                 return None;
             }
@@ -508,9 +504,14 @@ fn boolean(value: Value) -> Value {
 
 /// Translates a ConTest descriptor to the native form, fetching test steps from files
 /// relative to `base_dir`.
-pub(crate) fn to_native(value: &Value, base_dir: &Path) -> Result<Value, Vec<Problem>> {
+pub(crate) fn to_native(
+    value: &Value,
+    base_dir: &Path,
+    registry: &Registry,
+) -> Result<Value, Vec<Problem>> {
     let mut translator = Translator {
         base_dir,
+        registry,
         problems: Vec::new(),
     };
     let Some(top) = value.as_object() else {
@@ -548,7 +549,8 @@ mod tests {
             ]}
         }], "reporting": {"runreporters": [{"name": "Noop"}]}});
         assert!(is_contest(&value));
-        let native = to_native(&value, Path::new(".")).unwrap();
+        let registry = Registry::new().with(crate::steps::Echo);
+        let native = to_native(&value, Path::new("."), &registry).unwrap();
         assert_eq!(
             native["tests"][0]["steps"][0],
             json!({"name": "e", "echo": {"text": "hi {{ .ID }}"}})

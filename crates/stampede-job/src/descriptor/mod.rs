@@ -27,20 +27,20 @@
 //! resumed job is rebuilt from, with no re-fetching.
 
 pub(crate) mod contest;
+mod entry;
 mod locate;
 pub(crate) mod spec;
 
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use stampede_api::job::Target;
 use thiserror::Error;
 
-use crate::steps::Vars;
-use crate::template::{self, Context};
-use spec::{JobSpec, ReporterSpec, StepEntry, TargetsSpec, TestSpec};
+use crate::registry::{Registry, StepPlugin, decode};
+use crate::step::Problem;
+use spec::{JobSpec, ReporterSpec, TargetsSpec, TestSpec};
 
 pub(crate) use spec::FileReporter;
 pub use spec::{CsvTargets, SyntheticTargets};
@@ -127,7 +127,7 @@ pub struct Test {
     /// The wait before a retry.
     pub retry_interval: Duration,
     /// The pipeline.
-    pub steps: Vec<Step>,
+    pub steps: Vec<TestStep>,
 }
 
 /// Where a test's targets come from, resolved (a CSV file's path is absolute).
@@ -141,9 +141,9 @@ pub enum Targets {
     Synthetic(SyntheticTargets),
 }
 
-/// A step of a [`Test`].
+/// A step of a [`Test`] (ConTest's TestStep).
 #[derive(Debug, Clone)]
-pub struct Step {
+pub struct TestStep {
     /// Its label.
     pub label: String,
     /// Targets pass through when set.
@@ -151,96 +151,21 @@ pub struct Step {
     /// A target still in the step after this long fails.
     pub timeout: Option<Duration>,
     /// Which plugin runs it.
-    pub kind: StepKind,
+    pub plugin: StepPlugin,
     /// The plugin's config as written (templates unrendered).
     pub config: Value,
 }
 
-/// The step plugins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepKind {
-    /// `load`
-    Load,
-    /// `exec`
-    Exec,
-    /// `sleep`
-    Sleep,
-    /// `http`
-    Http,
-    /// `wait_port`
-    WaitPort,
-    /// `echo`
-    Echo,
-    /// `randecho`
-    RandEcho,
-    /// `scale`
-    Scale,
-    /// `robustness`
-    Robustness,
-}
-
-impl StepKind {
-    /// Every kind with its key in a step entry.
-    pub const ALL: [(StepKind, &'static str); 9] = [
-        (StepKind::Load, "load"),
-        (StepKind::Exec, "exec"),
-        (StepKind::Sleep, "sleep"),
-        (StepKind::Http, "http"),
-        (StepKind::WaitPort, "wait_port"),
-        (StepKind::Echo, "echo"),
-        (StepKind::RandEcho, "randecho"),
-        (StepKind::Scale, "scale"),
-        (StepKind::Robustness, "robustness"),
-    ];
-
-    /// The key of this kind in a step entry.
-    pub fn key(self) -> &'static str {
-        StepKind::ALL
-            .iter()
-            .find(|(kind, _)| *kind == self)
-            .map(|(_, key)| *key)
-            .unwrap_or("step")
-    }
-}
-
-/// A problem with its path in the document.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Problem {
-    pub(crate) path: String,
-    pub(crate) message: String,
-}
-
-impl Problem {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Adds `prefix` to a path: `tests[0]` + `name` = `tests[0].name`.
-fn join(prefix: &str, path: &str) -> String {
-    match (prefix.is_empty(), path.is_empty() || path == ".") {
-        (true, _) => path.to_string(),
-        (false, true) => prefix.to_string(),
-        (false, false) if path.starts_with('[') => format!("{prefix}{path}"),
-        (false, false) => format!("{prefix}.{path}"),
-    }
-}
-
-/// Decodes `value` into `T`, or says where and why it does not fit.
-fn decode<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, Problem> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        Problem::new(join(prefix, &path), e.into_inner().to_string())
-    })
-}
-
 impl Job {
-    /// Reads a native or ConTest descriptor. `path` names it in messages; relative files
-    /// (CSV targets, ConTest's URI test fetcher) are found from `base_dir`.
-    pub fn parse(text: &str, path: &str, base_dir: &Path) -> Result<Job, DescriptorError> {
+    /// Reads a native or ConTest descriptor whose steps are `registry`'s. `path` names it in
+    /// messages; relative files (CSV targets, ConTest's URI test fetcher) are found from
+    /// `base_dir`.
+    pub fn parse(
+        text: &str,
+        path: &str,
+        base_dir: &Path,
+        registry: &Registry,
+    ) -> Result<Job, DescriptorError> {
         let value: Value = serde_saphyr::from_str(text).map_err(|e| DescriptorError::Syntax {
             path: path.to_string(),
             message: e.to_string(),
@@ -250,22 +175,24 @@ impl Job {
             problems: locate::describe(text, &problems),
         };
         let value = if contest::is_contest(&value) {
-            contest::to_native(&value, base_dir).map_err(|problems| DescriptorError::Invalid {
-                path: path.to_string(),
-                problems: problems
-                    .iter()
-                    .map(|p| format!("{}: {}", p.path, p.message))
-                    .collect(),
+            contest::to_native(&value, base_dir, registry).map_err(|problems| {
+                DescriptorError::Invalid {
+                    path: path.to_string(),
+                    problems: problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.path, p.message))
+                        .collect(),
+                }
             })?
         } else {
             value
         };
         check_version(&value, path)?;
-        decode_and_build(value, base_dir).map_err(located)
+        decode_and_build(value, base_dir, registry).map_err(located)
     }
 
     /// Rebuilds a job from its extended descriptor (as stored).
-    pub fn from_extended(extended: &str) -> Result<Job, DescriptorError> {
+    pub fn from_extended(extended: &str, registry: &Registry) -> Result<Job, DescriptorError> {
         let value: Value = serde_json::from_str(extended).map_err(|e| DescriptorError::Syntax {
             path: "the stored descriptor".into(),
             message: e.to_string(),
@@ -277,7 +204,7 @@ impl Job {
                 .map(|p| format!("{}: {}", p.path, p.message))
                 .collect(),
         };
-        decode_and_build(value, Path::new("/")).map_err(invalid)
+        decode_and_build(value, Path::new("/"), registry).map_err(invalid)
     }
 }
 
@@ -344,7 +271,7 @@ impl Decoded {
 /// step or reporter that does not decode is replaced by a stand-in so that the rules can
 /// still be checked on everything else. A test or the job itself that does not decode
 /// stops there.
-fn decode_pieces(value: &Value) -> Result<Decoded, Vec<Problem>> {
+fn decode_pieces(value: &Value, registry: &Registry) -> Result<Decoded, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut replaced = Vec::new();
     let mut repaired = value.clone();
@@ -357,7 +284,7 @@ fn decode_pieces(value: &Value) -> Result<Decoded, Vec<Problem>> {
                 if let Some(Value::Array(steps)) = test.get("steps").cloned() {
                     for (s, step) in steps.iter().enumerate() {
                         let at = format!("tests[{t}].steps[{s}]");
-                        if let Err(p) = decode::<StepEntry>(step, &at) {
+                        if let Err(p) = entry::check(step, &at, registry) {
                             problems.push(p);
                             let name = step.get("name").cloned().unwrap_or(Value::Null);
                             let name = if name.is_string() {
@@ -365,8 +292,7 @@ fn decode_pieces(value: &Value) -> Result<Decoded, Vec<Problem>> {
                             } else {
                                 Value::String(format!("step {s}"))
                             };
-                            repaired["tests"][t]["steps"][s] =
-                                serde_json::json!({"name": name, "echo": {"text": ""}});
+                            repaired["tests"][t]["steps"][s] = serde_json::json!({"name": name});
                             replaced.push(at);
                         }
                     }
@@ -418,13 +344,22 @@ fn decode_pieces(value: &Value) -> Result<Decoded, Vec<Problem>> {
 }
 
 /// Decodes and checks a job: every problem, structural or not, at once.
-fn decode_and_build(value: Value, base_dir: &Path) -> Result<Job, Vec<Problem>> {
-    let decoded = decode_pieces(&value)?;
+fn decode_and_build(
+    value: Value,
+    base_dir: &Path,
+    registry: &Registry,
+) -> Result<Job, Vec<Problem>> {
+    let decoded = decode_pieces(&value, registry)?;
     if decoded.problems.is_empty() {
-        return build(decoded.spec, value, base_dir);
+        return build(decoded.spec, value, base_dir, registry);
     }
     let mut problems = decoded.problems.clone();
-    if let Err(more) = build(decoded.spec.clone(), decoded.value.clone(), base_dir) {
+    if let Err(more) = build(
+        decoded.spec.clone(),
+        decoded.value.clone(),
+        base_dir,
+        registry,
+    ) {
         problems.extend(more.into_iter().filter(|p| !decoded.about_a_stand_in(p)));
     }
     Err(problems)
@@ -473,131 +408,12 @@ fn name_problems(name: &str, path: &str, what: &str, max: usize) -> Option<Probl
     }
 }
 
-/// A target to check templates and plugin configs against before the real targets exist.
-fn sample_target() -> Target {
-    Target {
-        id: "sample".into(),
-        host: "127.0.0.1".into(),
-        ipv4: "127.0.0.1".into(),
-        ipv6: "::1".into(),
-        url: "http://127.0.0.1/".into(),
-        tms: None,
-    }
-}
-
-/// Checks a step's plugin config: its templates parse, and, when it does not depend on
-/// earlier steps' variables, its values once rendered for a sample target.
-fn step_problems(kind: StepKind, config: &Value, at: &str) -> Vec<Problem> {
-    if kind == StepKind::Scale {
-        // Rendered per runner and phase, with saved values: checked by its own rules.
-        return match decode::<crate::steps::scale::ScaleConfig>(config, at) {
-            Ok(scale) => scale.problems(at),
-            Err(p) => vec![p],
-        };
-    }
-    let template_problems = template::check_strings(config, at);
-    if !template_problems.is_empty() {
-        return template_problems
-            .into_iter()
-            .map(|p| match p.split_once(": ") {
-                Some((path, message)) => Problem::new(path, message),
-                None => Problem::new(at, p),
-            })
-            .collect();
-    }
-    let target = sample_target();
-    let vars = Vars::new();
-    let Ok(rendered) = render(config, &target, &vars) else {
-        // It reads step variables: checked per target when it runs.
-        return Vec::new();
-    };
-    let problems = match kind {
-        StepKind::Load => decode::<crate::steps::load::LoadStep>(&rendered, at)
-            .map_err(|p| vec![p])
-            .and_then(|load| {
-                load.settings()
-                    .map(drop)
-                    .map_err(|e| e.into_iter().map(|m| split(at, &m)).collect())
-            }),
-        StepKind::Http => decode::<crate::steps::http::HttpStepConfig>(&rendered, at)
-            .map_err(|p| vec![p])
-            .and_then(|http| {
-                http.as_load()
-                    .settings()
-                    .map(drop)
-                    .map_err(|e| e.into_iter().map(|m| split(at, &m)).collect())
-            }),
-        StepKind::WaitPort => decode::<crate::steps::wait_port::WaitPortConfig>(&rendered, at)
-            .map_err(|p| vec![p])
-            .and_then(|w| {
-                let problems = w.problems();
-                if problems.is_empty() {
-                    Ok(())
-                } else {
-                    Err(problems.iter().map(|m| split(at, m)).collect())
-                }
-            }),
-        StepKind::Exec => decode::<crate::steps::exec::ExecConfig>(&rendered, at)
-            .map(drop)
-            .map_err(|p| vec![p]),
-        StepKind::Sleep => decode::<crate::steps::sleep::SleepConfig>(&rendered, at)
-            .map(drop)
-            .map_err(|p| vec![p]),
-        StepKind::Scale => Ok(()),
-        StepKind::Robustness => checked(
-            &rendered,
-            at,
-            crate::steps::robustness::RobustnessConfig::problems,
-        ),
-        StepKind::Echo | StepKind::RandEcho => {
-            decode::<crate::steps::echo::EchoConfig>(&rendered, at)
-                .map(drop)
-                .map_err(|p| vec![p])
-        }
-    };
-    problems.err().unwrap_or_default()
-}
-
-/// Decodes a plugin config and places what its own check finds (`field: message`) under
-/// `at`.
-fn checked<T: DeserializeOwned>(
-    rendered: &Value,
-    at: &str,
-    check: impl Fn(&T) -> Vec<String>,
-) -> Result<(), Vec<Problem>> {
-    let config = decode::<T>(rendered, at).map_err(|p| vec![p])?;
-    let found = check(&config);
-    if found.is_empty() {
-        Ok(())
-    } else {
-        Err(found.iter().map(|m| split(at, m)).collect())
-    }
-}
-
-/// `field: message` from a plugin's validation, placed under `at`.
-fn split(at: &str, message: &str) -> Problem {
-    match message.split_once(": ") {
-        Some((field, rest)) if !field.contains(' ') => Problem::new(join(at, field), rest),
-        _ => Problem::new(at, message),
-    }
-}
-
-/// Renders every template of a step config for one target.
-pub(crate) fn render(config: &Value, target: &Target, vars: &Vars) -> Result<Value, String> {
-    let mut value = config.clone();
-    template::render_strings(
-        &mut value,
-        &Context {
-            target,
-            vars,
-            saved: None,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(value)
-}
-
-fn build(spec: JobSpec, mut extended: Value, base_dir: &Path) -> Result<Job, Vec<Problem>> {
+fn build(
+    spec: JobSpec,
+    mut extended: Value,
+    base_dir: &Path,
+    registry: &Registry,
+) -> Result<Job, Vec<Problem>> {
     let mut problems = Vec::new();
     if let Some(p) = name_problems(&spec.name, "name", "job", MAX_JOB_NAME) {
         problems.push(p);
@@ -689,37 +505,46 @@ fn build(spec: JobSpec, mut extended: Value, base_dir: &Path) -> Result<Job, Vec
             }
         };
         let mut steps = Vec::new();
+        // Every label, also of steps that are not kept because of a problem.
+        let mut labels: Vec<String> = Vec::new();
         for (s, entry) in test.steps.into_iter().enumerate() {
             let at = format!("{at}.steps[{s}]");
             if let Some(p) = name_problems(&entry.name, &format!("{at}.name"), "step", MAX_NAME) {
                 problems.push(p);
             }
-            if steps.iter().any(|other: &Step| other.label == entry.name) {
+            if labels.contains(&entry.name) {
                 problems.push(Problem::new(
                     format!("{at}.name"),
                     format!("step {:?} is given twice in this test", entry.name),
                 ));
             }
-            let kinds = entry.kinds();
-            let &[kind] = kinds.as_slice() else {
-                let keys: Vec<_> = StepKind::ALL.iter().map(|(_, k)| *k).collect();
-                let message = if kinds.is_empty() {
-                    format!("say what the step does with one of: {}", keys.join(", "))
+            labels.push(entry.name.clone());
+            let plugins: Vec<&StepPlugin> = registry
+                .steps()
+                .iter()
+                .filter(|p| entry.kinds.contains_key(p.key()))
+                .collect();
+            let &[plugin] = plugins.as_slice() else {
+                let message = if plugins.is_empty() {
+                    format!(
+                        "say what the step does with one of: {}",
+                        registry.keys().join(", ")
+                    )
                 } else {
-                    let given: Vec<_> = kinds.iter().map(|k| k.key()).collect();
+                    let given: Vec<_> = plugins.iter().map(|p| p.key()).collect();
                     format!("give one kind of step, not {}", given.join(" and "))
                 };
                 problems.push(Problem::new(at, message));
                 continue;
             };
-            let key = kind.key();
+            let key = plugin.key();
             let config = extended["tests"][t]["steps"][s][key].clone();
-            problems.extend(step_problems(kind, &config, &format!("{at}.{key}")));
-            steps.push(Step {
+            problems.extend(plugin.problems(&config, &format!("{at}.{key}")));
+            steps.push(TestStep {
                 label: entry.name,
                 disabled: entry.disabled,
                 timeout: entry.timeout,
-                kind,
+                plugin: plugin.clone(),
                 config,
             });
         }
@@ -774,127 +599,5 @@ fn build(spec: JobSpec, mut extended: Value, base_dir: &Path) -> Result<Job, Vec
         })
     } else {
         Err(problems)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Job, String> {
-        Job::parse(text, "job.yaml", Path::new(".")).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn a_foundation_job_file_is_still_valid() {
-        let job = parse(include_str!("../../../../examples/smoke.yaml")).unwrap();
-        let steps: Vec<_> = job
-            .tests
-            .iter()
-            .flat_map(|t| {
-                t.steps
-                    .iter()
-                    .map(move |s| format!("{}/{}", t.name, s.label))
-            })
-            .collect();
-        assert_eq!(steps, ["api/ramp", "api/mixed"]);
-        assert_eq!(job.runs, 1);
-        let Targets::List(targets) = &job.tests[0].targets else {
-            panic!("one implicit target")
-        };
-        assert_eq!(targets[0].id, "local");
-        assert_eq!(
-            job.run_reporters,
-            [
-                ReporterSpec::TargetSuccess("=100%".into()),
-                ReporterSpec::Thresholds
-            ]
-        );
-    }
-
-    #[test]
-    fn the_examples_are_valid() {
-        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-        for name in ["mixed.yaml", "contest-literal.json"] {
-            let text = std::fs::read_to_string(examples.join(name)).unwrap();
-            Job::parse(&text, name, &examples).unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
-
-    #[test]
-    fn versions() {
-        let body = "name: j\ntests: [{name: t, steps: [{name: s, echo: {text: x}}]}]\n";
-        for ok in ["", "version: '1.0'\n", "version: 1.0\n"] {
-            parse(&format!("{ok}{body}")).unwrap_or_else(|e| panic!("{ok}: {e}"));
-        }
-        let err = parse(&format!("version: '2.0'\n{body}")).unwrap_err();
-        assert!(err.contains("version \"2.0\" is not supported"), "{err}");
-        let err = parse(&format!("version: '1.1'\n{body}")).unwrap_err();
-        assert!(err.contains("version \"1.1\" is not supported"), "{err}");
-        let err = parse(&format!("version: 'one'\n{body}")).unwrap_err();
-        assert!(err.contains("is not major.minor"), "{err}");
-    }
-
-    #[test]
-    fn yaml_syntax_errors_have_line_and_column() {
-        let err = parse("name: j\ntests:\n  - name: t\n   steps: [\n").unwrap_err();
-        assert!(err.contains("line") || err.contains(":4:"), "{err}");
-    }
-
-    #[test]
-    fn structural_and_rule_problems_come_together() {
-        let err = parse(
-            "name: j\ntests:\n  - name: t\n    steps:\n      - name: a\n        load: { url: 'http://x/', rate: 0, duration: 1s }\n      - name: b\n        sleep: { duration: 1s, extra: 1 }\n      - name: b\n        echo: { text: '{{ .Nope }}' }\n",
-        )
-        .unwrap_err();
-        assert!(err.contains("4 problems"), "{err}");
-        assert!(
-            err.contains("tests[0].steps[0].load.rate: must be positive (line 6"),
-            "{err}"
-        );
-        assert!(
-            err.contains("tests[0].steps[1].sleep.extra: unknown field `extra`"),
-            "{err}"
-        );
-        assert!(
-            err.contains("tests[0].steps[2].name: step \"b\" is given twice"),
-            "{err}"
-        );
-        assert!(
-            err.contains("tests[0].steps[2].echo.text: unknown field .Nope"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn the_extended_descriptor_rebuilds_the_same_job() {
-        let job = parse(
-            "name: j\nruns: 0\nrun_interval: 2s\ntags: [a]\ntests:\n  - name: t\n    targets: { synthetic: { count: 2 } }\n    retries: { count: 2, interval: 1s }\n    steps:\n      - name: s\n        exec: { command: echo, args: ['{{ target.id }}'] }\n",
-        )
-        .unwrap();
-        let again = Job::from_extended(&job.extended.to_string()).unwrap();
-        assert_eq!(again.runs, 0);
-        assert_eq!(again.run_interval, Duration::from_secs(2));
-        assert_eq!(again.tests[0].retries, 2);
-        assert_eq!(again.tests[0].steps[0].config, job.tests[0].steps[0].config);
-    }
-
-    #[test]
-    fn csv_paths_are_resolved_from_the_job_file_and_kept_resolved() {
-        let job = Job::parse(
-            "name: j\ntests:\n  - name: t\n    targets: { csv: { file: hosts.csv } }\n    steps: [{ name: s, echo: { text: x } }]\n",
-            "dir/job.yaml",
-            Path::new("/srv/jobs"),
-        )
-        .unwrap();
-        let Targets::Csv(csv) = &job.tests[0].targets else {
-            panic!()
-        };
-        assert_eq!(csv.file, "/srv/jobs/hosts.csv");
-        let again = Job::from_extended(&job.extended.to_string()).unwrap();
-        let Targets::Csv(csv) = &again.tests[0].targets else {
-            panic!()
-        };
-        assert_eq!(csv.file, "/srv/jobs/hosts.csv");
     }
 }

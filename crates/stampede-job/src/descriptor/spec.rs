@@ -9,13 +9,6 @@ use stampede_api::job::Target;
 
 use crate::duration;
 use crate::schema::DurationText;
-use crate::steps::echo::EchoConfig;
-use crate::steps::exec::ExecConfig;
-use crate::steps::http::HttpStepConfig;
-use crate::steps::load::LoadStep;
-use crate::steps::scale::ScaleConfig;
-use crate::steps::sleep::SleepConfig;
-use crate::steps::wait_port::WaitPortConfig;
 
 /// A job: tests run in order, `runs` times, with reporters giving the verdict.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -155,7 +148,6 @@ pub struct RetriesSpec {
 
 /// One step: a label and exactly one kind of step.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct StepEntry {
     /// The step's label, unique in its test (at most 32 characters).
     pub name: String,
@@ -167,55 +159,11 @@ pub struct StepEntry {
     #[serde(default, deserialize_with = "duration::option")]
     #[schemars(with = "Option<DurationText>")]
     pub timeout: Option<Duration>,
-    /// HTTP load: a rate, virtual users or a ramp, with thresholds.
-    #[serde(default)]
-    pub load: Option<LoadStep>,
-    /// Run a command.
-    #[serde(default)]
-    pub exec: Option<ExecConfig>,
-    /// Wait (pausable).
-    #[serde(default)]
-    pub sleep: Option<SleepConfig>,
-    /// One HTTP request with checks.
-    #[serde(default)]
-    pub http: Option<HttpStepConfig>,
-    /// Wait until a port accepts connections.
-    #[serde(default)]
-    pub wait_port: Option<WaitPortConfig>,
-    /// Pass the target on (ConTest's `echo`).
-    #[serde(default)]
-    pub echo: Option<EchoConfig>,
-    /// Pass or fail the target at random (ConTest's `randecho`).
-    #[serde(default)]
-    pub randecho: Option<EchoConfig>,
-    /// N runners through a lifecycle of phases (coder's scale-test harness).
-    #[serde(default)]
-    pub scale: Option<ScaleConfig>,
-    /// Kopia's multi-client robustness test: clients write, snapshot and restore through
-    /// a server under test, checked by fingerprints.
-    #[serde(default)]
-    pub robustness: Option<crate::steps::robustness::RobustnessConfig>,
-}
-
-impl StepEntry {
-    /// The kinds of step given (exactly one is valid).
-    pub(crate) fn kinds(&self) -> Vec<super::StepKind> {
-        use super::StepKind;
-        [
-            (StepKind::Load, self.load.is_some()),
-            (StepKind::Exec, self.exec.is_some()),
-            (StepKind::Sleep, self.sleep.is_some()),
-            (StepKind::Http, self.http.is_some()),
-            (StepKind::WaitPort, self.wait_port.is_some()),
-            (StepKind::Echo, self.echo.is_some()),
-            (StepKind::RandEcho, self.randecho.is_some()),
-            (StepKind::Scale, self.scale.is_some()),
-            (StepKind::Robustness, self.robustness.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(kind, given)| given.then_some(kind))
-        .collect()
-    }
+    /// The step's kind, a registered key (`load`, `exec`, ...), and its config: exactly
+    /// one. The registry decodes and documents these (see `crate::schema`).
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub kinds: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// The reporters.

@@ -22,21 +22,25 @@
 mod pipeline;
 mod reporters;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+pub use reporters::junit_report;
 
-use stampede_api::Summary;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use stampede_api::job::{
     ErrorPayload, FailedPayload, JobState, JobStatus, PAUSE_PAYLOAD_VERSION, PausePayload,
     RunStarted, Target, events,
 };
-use stampede_store::{EventQuery, EventStore, JobId, NewEvent, NewJob, StoreError};
+use stampede_core::{Clock, from_micros};
+use stampede_store::{EventQuery, EventStore, JobId, NewJob, StoreError};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::emitter::Emitter;
+pub use crate::step::JobObserver;
+
 use crate::descriptor::{Job, Test};
 use crate::status::{TestLayout, rebuild};
-use crate::steps::load::Observer;
 use crate::targets;
 
 /// Why the runner could not go on: the store failed. (Everything else a job meets is an
@@ -44,6 +48,27 @@ use crate::targets;
 #[derive(Debug, Error)]
 #[error("the event store failed: {0}")]
 pub struct RunError(#[from] pub StoreError);
+
+/// Why a job fails from within; its message is the `JobStateFailed` payload's.
+#[derive(Debug, Error)]
+pub(crate) enum Fatal {
+    /// The event store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A step could not run at all.
+    #[error("step {label:?} on target {target:?}: {error}")]
+    Step {
+        /// The step's label.
+        label: String,
+        /// The target's id.
+        target: String,
+        /// What the step said.
+        error: crate::step::StepError,
+    },
+    /// The runner cannot go on (a target manager timed out, a state cannot be resumed).
+    #[error("{0}")]
+    Job(String),
+}
 
 /// How a job is stopped from outside.
 #[derive(Debug, Clone, Default)]
@@ -79,124 +104,6 @@ impl JobOutcome {
     }
 }
 
-/// Sees what a running job does, for progress on a terminal or a server's live view.
-pub trait JobObserver {
-    /// A load step starts on a target (`test/step` names it): who sees its progress every
-    /// second.
-    fn load(&self, _step: &str, _target: &str) -> Box<dyn Observer> {
-        Box::new(())
-    }
-    /// A load step (`test/step`) ended on a target.
-    fn load_done(&self, _step: &str, _target: &str, _summary: &Summary) {}
-    /// A milestone: a run started, a test's targets were acquired, a reporter judged.
-    fn note(&self, _message: &str) {}
-}
-
-impl JobObserver for () {}
-
-/// Microseconds since the Unix epoch, now.
-pub fn now_us() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// Writes events with a fixed header (job, run, test, attempt, step, target).
-#[derive(Clone)]
-pub struct Emitter {
-    store: Arc<dyn EventStore>,
-    header: NewEvent,
-}
-
-impl Emitter {
-    fn new(store: Arc<dyn EventStore>, job_id: JobId) -> Emitter {
-        Emitter {
-            store,
-            header: NewEvent {
-                job_id,
-                ..NewEvent::default()
-            },
-        }
-    }
-
-    fn in_run(&self, run: u32) -> Emitter {
-        let mut e = self.clone();
-        e.header.run = Some(run);
-        e
-    }
-
-    fn in_test(&self, test: &str, attempt: u32) -> Emitter {
-        let mut e = self.clone();
-        e.header.test = Some(test.to_string());
-        e.header.attempt = Some(attempt);
-        e
-    }
-
-    fn at(&self, step: Option<&str>, target: Option<&str>) -> Emitter {
-        let mut e = self.clone();
-        e.header.step = step.map(str::to_string);
-        e.header.target = target.map(str::to_string);
-        e
-    }
-
-    /// Appends one event with this header; returns when it is durable.
-    pub(crate) async fn emit(
-        &self,
-        name: &str,
-        payload: Option<serde_json::Value>,
-    ) -> Result<(), String> {
-        self.emit_raw(name, payload)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    /// The payloads of this test's, step's and target's events named `name`, from every run
-    /// and attempt of the job, in the order they were written: what a step recorded in an
-    /// earlier run, or before the job was paused or its process killed.
-    pub(crate) async fn earlier(&self, name: &str) -> Result<Vec<String>, String> {
-        let query = EventQuery {
-            job_id: self.header.job_id,
-            names: vec![name.to_string()],
-            ..EventQuery::default()
-        };
-        let events = self.store.events(&query).await.map_err(|e| e.to_string())?;
-        let h = &self.header;
-        Ok(events
-            .into_iter()
-            .filter(|e| e.test == h.test && e.step == h.step && e.target == h.target)
-            .filter_map(|e| e.payload)
-            .collect())
-    }
-
-    async fn emit_raw(
-        &self,
-        name: &str,
-        payload: Option<serde_json::Value>,
-    ) -> Result<(), StoreError> {
-        let event = NewEvent {
-            name: name.to_string(),
-            payload: payload.map(|p| p.to_string()),
-            emitted_at_us: now_us(),
-            ..self.header.clone()
-        };
-        self.store.append(std::slice::from_ref(&event)).await?;
-        Ok(())
-    }
-
-    async fn state(
-        &self,
-        state: JobState,
-        payload: Option<serde_json::Value>,
-    ) -> Result<(), StoreError> {
-        self.emit_raw(state.event(), payload).await?;
-        self.store
-            .set_state(self.header.job_id, None, state.name())
-            .await?;
-        Ok(())
-    }
-}
-
 /// The tests and step labels of `job`, in order, as the status lists them.
 pub fn layout(job: &Job) -> Vec<TestLayout> {
     job.tests
@@ -227,6 +134,7 @@ pub async fn job_status(
 /// is not started: [`run_job`] does that.
 pub async fn submit(
     store: &Arc<dyn EventStore>,
+    clock: &dyn Clock,
     job: &Job,
     descriptor: &str,
     requestor: &str,
@@ -237,7 +145,7 @@ pub async fn submit(
             name: job.name.clone(),
             requestor: requestor.to_string(),
             server_id: server_id.to_string(),
-            requested_at_us: now_us(),
+            requested_at_us: clock.now_us(),
             descriptor: descriptor.to_string(),
             extended_descriptor: job.extended.to_string(),
             tags: job.tags.clone(),
@@ -250,8 +158,12 @@ pub async fn submit(
 
 /// Records that a cancel was asked for (`JobStateCancelling`); the runner, seeing
 /// [`JobControl::cancel`], winds down and records `JobStateCancelled`.
-pub async fn record_cancelling(store: &Arc<dyn EventStore>, job_id: JobId) -> Result<(), RunError> {
-    Emitter::new(store.clone(), job_id)
+pub async fn record_cancelling(
+    store: &Arc<dyn EventStore>,
+    clock: &Arc<dyn Clock>,
+    job_id: JobId,
+) -> Result<(), RunError> {
+    Emitter::new(store.clone(), clock.clone(), job_id)
         .state(JobState::Cancelling, None)
         .await?;
     Ok(())
@@ -261,10 +173,11 @@ pub async fn record_cancelling(store: &Arc<dyn EventStore>, job_id: JobId) -> Re
 /// left running (ConTest's zombie) or a paused job that cannot be resumed.
 pub async fn record_failure(
     store: &Arc<dyn EventStore>,
+    clock: &Arc<dyn Clock>,
     job_id: JobId,
     why: String,
 ) -> Result<(), RunError> {
-    Emitter::new(store.clone(), job_id)
+    Emitter::new(store.clone(), clock.clone(), job_id)
         .state(
             JobState::Failed,
             Some(serde_json::to_value(FailedPayload { err: why }).expect("serializes")),
@@ -274,9 +187,14 @@ pub async fn record_failure(
 }
 
 /// Records that a job this server left running is dead (ConTest's zombie).
-pub async fn record_zombie(store: &Arc<dyn EventStore>, job_id: JobId) -> Result<(), RunError> {
+pub async fn record_zombie(
+    store: &Arc<dyn EventStore>,
+    clock: &Arc<dyn Clock>,
+    job_id: JobId,
+) -> Result<(), RunError> {
     record_failure(
         store,
+        clock,
         job_id,
         format!("Job {job_id} was zombieed: its server stopped while it ran"),
     )
@@ -305,13 +223,14 @@ pub async fn latest_pause(
 /// and records its final state. Await it inside a [`tokio::task::LocalSet`].
 pub async fn run_job(
     store: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
     job_id: JobId,
     job: &Job,
     resume: Option<PausePayload>,
     control: &JobControl,
     observer: &dyn JobObserver,
 ) -> Result<JobOutcome, RunError> {
-    let emitter = Emitter::new(store.clone(), job_id);
+    let emitter = Emitter::new(store.clone(), clock, job_id);
     emitter.state(JobState::Started, None).await?;
     let started = Instant::now();
     let mut runner = Runner {
@@ -327,7 +246,7 @@ pub async fn run_job(
             "cannot resume: the pause payload is version {}, this stampede reads version {PAUSE_PAYLOAD_VERSION}",
             payload.version
         )),
-        resume => runner.runs(resume).await,
+        resume => runner.runs(resume).await.map_err(|e| e.to_string()),
     };
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -386,13 +305,12 @@ pub(crate) enum Attempt {
 
 /// Waits until `until_us` unless cancelled or paused (a cancel or pause already asked for
 /// wins over a wait already over).
-async fn wait_until(until_us: i64, control: &JobControl) -> WaitEnd {
-    let left = Duration::from_micros(u64::try_from(until_us - now_us()).unwrap_or(0));
+async fn wait_until(until_us: i64, control: &JobControl, clock: &dyn Clock) -> WaitEnd {
     tokio::select! {
         biased;
         () = control.cancel.cancelled() => WaitEnd::Cancelled,
         () = control.pause.cancelled() => WaitEnd::Paused,
-        () = tokio::time::sleep(left) => WaitEnd::Elapsed,
+        () = clock.sleep_until(from_micros(until_us)) => WaitEnd::Elapsed,
     }
 }
 
@@ -402,11 +320,17 @@ enum WaitEnd {
     Paused,
 }
 
-fn after(duration: Duration) -> i64 {
-    now_us().saturating_add(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX))
+fn after(clock: &dyn Clock, duration: Duration) -> i64 {
+    clock
+        .now_us()
+        .saturating_add(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl Runner<'_> {
+    fn clock(&self) -> &dyn Clock {
+        self.emitter.clock().as_ref()
+    }
+
     fn pause_payload(&self, run: u32) -> PausePayload {
         PausePayload {
             version: PAUSE_PAYLOAD_VERSION,
@@ -421,7 +345,7 @@ impl Runner<'_> {
         }
     }
 
-    async fn runs(&mut self, resume: Option<PausePayload>) -> Result<JobOutcome, String> {
+    async fn runs(&mut self, resume: Option<PausePayload>) -> Result<JobOutcome, Fatal> {
         let job = self.job;
         let mut resume = resume.map(|p| Resume {
             mid_run: p.test.is_some(),
@@ -440,14 +364,14 @@ impl Runner<'_> {
             let wait = match resume.as_mut() {
                 Some(r) if !r.mid_run => r.wait_until_us.take(),
                 Some(_) => None,
-                None if run > first => Some(after(job.run_interval)),
+                None if run > first => Some(after(self.clock(), job.run_interval)),
                 None => None,
             };
             if !mid_run {
                 resume = None;
             }
             if let Some(until) = wait {
-                match wait_until(until, self.control).await {
+                match wait_until(until, self.control, self.clock()).await {
                     WaitEnd::Elapsed => {}
                     WaitEnd::Cancelled => return Ok(JobOutcome::Cancelled),
                     WaitEnd::Paused => {
@@ -463,12 +387,11 @@ impl Runner<'_> {
             let run_emitter = self.emitter.in_run(run);
             if !mid_run {
                 run_emitter
-                    .emit_raw(
+                    .emit(
                         events::RUN_STARTED,
                         Some(serde_json::to_value(RunStarted { run_id: run }).expect("serializes")),
                     )
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 self.observer.note(&format!("run {run} started"));
             }
             let start_test = resume.as_ref().map_or(0, |r| r.test);
@@ -517,7 +440,7 @@ impl Runner<'_> {
         index: usize,
         test: &Test,
         mut resume: Option<Resume>,
-    ) -> Result<Option<JobOutcome>, String> {
+    ) -> Result<Option<JobOutcome>, Fatal> {
         let first = resume.as_ref().map_or(0, |r| r.attempt);
         for attempt in first..=test.retries {
             let carried = resume.take();
@@ -525,12 +448,12 @@ impl Runner<'_> {
                 Some(r) if r.targets.is_none() => r.wait_until_us,
                 Some(_) => None,
                 None if attempt > first && !test.retry_interval.is_zero() => {
-                    Some(after(test.retry_interval))
+                    Some(after(self.clock(), test.retry_interval))
                 }
                 None => None,
             };
             if let Some(until) = wait {
-                match wait_until(until, self.control).await {
+                match wait_until(until, self.control, self.clock()).await {
                     WaitEnd::Elapsed => {}
                     WaitEnd::Cancelled => return Ok(Some(JobOutcome::Cancelled)),
                     WaitEnd::Paused => {
@@ -603,17 +526,17 @@ impl Runner<'_> {
 
     /// Acquires a test's targets: `Ok(None)` after an acquire error (recorded), `Err` when
     /// the acquire timed out (the job fails).
-    async fn acquire(&self, test: &Test, emitter: &Emitter) -> Result<Option<Vec<Target>>, String> {
+    async fn acquire(&self, test: &Test, emitter: &Emitter) -> Result<Option<Vec<Target>>, Fatal> {
         let acquired = tokio::time::timeout(
             test.acquire_timeout,
             targets::acquire(&test.targets, self.job_id),
         )
         .await;
         match acquired {
-            Err(_) => Err(format!(
+            Err(_) => Err(Fatal::Job(format!(
                 "target manager acquire timed out after {}",
                 humantime::format_duration(test.acquire_timeout)
-            )),
+            ))),
             Ok(Err(error)) => {
                 emitter
                     .emit(
@@ -655,18 +578,18 @@ impl Runner<'_> {
         test: &Test,
         targets: &[Target],
         emitter: &Emitter,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fatal> {
         let released = tokio::time::timeout(
             test.release_timeout,
             targets::release(&test.targets, targets),
         )
         .await;
         match released {
-            Err(_) => Err(format!(
+            Err(_) => Err(Fatal::Job(format!(
                 "target manager release timed out after {}",
                 humantime::format_duration(test.release_timeout)
-            )),
-            Ok(Err(e)) => Err(format!("target manager release failed: {e}")),
+            ))),
+            Ok(Err(e)) => Err(Fatal::Job(format!("target manager release failed: {e}"))),
             Ok(Ok(())) => {
                 for target in targets {
                     emitter

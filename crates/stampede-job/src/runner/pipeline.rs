@@ -9,15 +9,15 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use stampede_api::job::{
     ErrorPayload, TEST_RUNNER_STATE_VERSION, Target, TargetState, TestRunnerState, events,
 };
 
-use super::{Attempt, Emitter, JobControl, JobObserver};
-use crate::descriptor::{self, StepKind, Test};
-use crate::steps::{self, StepCtx, StepOutcome, Vars};
+use super::{Attempt, Emitter, Fatal, JobControl, JobObserver};
+use crate::descriptor::Test;
+use crate::step::{StepCtx, StepOutcome, Vars};
+use crate::template;
 
 /// Where one target is.
 #[derive(Debug, Clone, Default)]
@@ -37,37 +37,7 @@ enum End {
     /// Stopped for a cancel.
     Cancelled,
     /// The step could not run at all: the job fails.
-    Fatal(String),
-}
-
-fn decode<T: DeserializeOwned>(value: Value) -> Result<T, StepOutcome> {
-    serde_json::from_value(value).map_err(|e| {
-        StepOutcome::Failed(format!(
-            "the step's config, rendered for this target, is invalid: {e}"
-        ))
-    })
-}
-
-async fn run_step(kind: StepKind, config: Value, ctx: &StepCtx<'_>) -> Result<StepOutcome, String> {
-    macro_rules! step {
-        ($type:ty, $run:path) => {
-            match decode::<$type>(config) {
-                Ok(config) => $run(&config, ctx).await,
-                Err(failed) => Ok(failed),
-            }
-        };
-    }
-    match kind {
-        StepKind::Load => step!(steps::load::LoadStep, steps::load::run_in_job),
-        StepKind::Exec => step!(steps::exec::ExecConfig, steps::exec::run),
-        StepKind::Sleep => step!(steps::sleep::SleepConfig, steps::sleep::run),
-        StepKind::Http => step!(steps::http::HttpStepConfig, steps::http::run),
-        StepKind::WaitPort => step!(steps::wait_port::WaitPortConfig, steps::wait_port::run),
-        StepKind::Echo => step!(steps::echo::EchoConfig, steps::echo::echo),
-        StepKind::RandEcho => step!(steps::echo::EchoConfig, steps::echo::randecho),
-        StepKind::Scale => step!(steps::scale::ScaleConfig, steps::scale::run_in_job),
-        StepKind::Robustness => step!(steps::robustness::RobustnessConfig, steps::robustness::run),
-    }
+    Fatal(Fatal),
 }
 
 fn error_payload(error: &str) -> Option<Value> {
@@ -103,31 +73,34 @@ async fn walk(
                 return End::Paused;
             }
             if let Err(e) = emitter.emit(events::TARGET_IN, None).await {
-                return End::Fatal(e);
+                return End::Fatal(e.into());
             }
             walk.entered = true;
         }
         let name = format!("{}/{}", test.name, step.label);
         // The step's own cancel: the job's, or the step's timeout.
         let step_cancel = control.cancel.child_token();
-        let ctx = StepCtx {
+        let clock = emitter.clock().clone();
+        let mut ctx = StepCtx::new(
             target,
-            label: &step.label,
-            name: &name,
-            emitter: &emitter,
-            cancel: &step_cancel,
-            pause: &control.pause,
-            resume: walk.step_state.take(),
+            &step.label,
+            &name,
+            &emitter,
+            &walk.vars,
+            &step_cancel,
+            &control.pause,
             observer,
-        };
-        // A scale step renders its own templates, per runner and phase.
-        let rendered = match step.kind {
-            StepKind::Scale => Ok(step.config.clone()),
-            _ => descriptor::render(&step.config, target, &walk.vars),
+            clock.as_ref(),
+        );
+        ctx.resume = walk.step_state.take();
+        let rendered = if step.plugin.renders_its_own_templates() {
+            Ok(step.config.clone())
+        } else {
+            template::render_config(&step.config, target, &walk.vars)
         };
         let outcome = match rendered {
             Ok(config) => {
-                let running = run_step(step.kind, config, &ctx);
+                let running = step.plugin.run(config, &ctx);
                 tokio::pin!(running);
                 let limit = async {
                     match step.timeout {
@@ -154,11 +127,12 @@ async fn walk(
             ))),
         };
         let written = match outcome {
-            Err(fatal) => {
-                return End::Fatal(format!(
-                    "step {:?} on target {:?}: {fatal}",
-                    step.label, target.id
-                ));
+            Err(error) => {
+                return End::Fatal(Fatal::Step {
+                    label: step.label.clone(),
+                    target: target.id.clone(),
+                    error,
+                });
             }
             Ok(StepOutcome::Paused(state)) => {
                 walk.step_state = Some(state);
@@ -183,7 +157,7 @@ async fn walk(
             }
         };
         if let Err(e) = written {
-            return End::Fatal(e);
+            return End::Fatal(e.into());
         }
     }
     End::Done
@@ -197,14 +171,14 @@ pub(super) async fn run(
     emitter: &Emitter,
     control: &JobControl,
     observer: &dyn JobObserver,
-) -> Result<Attempt, String> {
+) -> Result<Attempt, Fatal> {
     if let Some(state) = &state
         && state.version != TEST_RUNNER_STATE_VERSION
     {
-        return Err(format!(
+        return Err(Fatal::Job(format!(
             "cannot resume: the test runner state is version {}, this stampede reads version {TEST_RUNNER_STATE_VERSION}",
             state.version
-        ));
+        )));
     }
     let mut walks: Vec<Walk> = targets
         .iter()
@@ -237,10 +211,10 @@ pub(super) async fn run(
         }
     }))
     .await;
-    if let Some(fatal) = ends.iter().find_map(|e| match e {
-        End::Fatal(why) => Some(why.clone()),
-        _ => None,
-    }) {
+    let mut ends = ends;
+    if let Some(at) = ends.iter().position(|e| matches!(e, End::Fatal(_)))
+        && let End::Fatal(fatal) = ends.swap_remove(at)
+    {
         return Err(fatal);
     }
     // A cancel asked for after a pause wins: the job ends cancelled, its targets released.

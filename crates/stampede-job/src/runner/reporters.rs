@@ -18,7 +18,7 @@ use stampede_api::job::{Report, RunStatus, TestStatus, events};
 use stampede_report::junit::{CaseOutcome, JunitCase, JunitReport, JunitSuite, to_xml};
 use stampede_store::{EventStore, JobId};
 
-use super::{Emitter, JobObserver, job_status};
+use super::{Emitter, Fatal, JobObserver, job_status};
 use crate::comparison::Expression;
 use crate::descriptor::spec::ReporterSpec;
 use crate::descriptor::{FileReporter, Job};
@@ -140,18 +140,9 @@ fn thresholds(spec: &ReporterSpec, runs: &[&RunStatus]) -> Report {
     report(spec, success, serde_json::json!(lines))
 }
 
-/// A robustness step's figures and failure reports, for the case's `<system-out>`.
-fn robustness_output(target: &stampede_api::job::TargetStatus) -> Option<String> {
-    let stats = target
-        .events
-        .iter()
-        .filter(|e| e.name == events::ROBUSTNESS_STATS)
-        .filter_map(|e| e.payload.as_ref())
-        .find_map(|p| serde_json::from_str(p.get()).ok())?;
-    Some(stampede_report::render_robustness(&target.target, &stats))
-}
-
-fn junit(job: &Job, runs: &[&RunStatus]) -> JunitReport {
+/// The JUnit report of `runs`: a suite per test, a testcase per target per step, and the
+/// steps' own cases.
+pub fn junit_report(job: &Job, runs: &[&RunStatus]) -> JunitReport {
     let mut suites = Vec::new();
     for run in runs {
         for test in &run.tests {
@@ -168,7 +159,11 @@ fn junit(job: &Job, runs: &[&RunStatus]) -> JunitReport {
                     output: None,
                 });
             }
+            let layout = job.tests.iter().find(|t| t.name == test.name);
             for step in &test.steps {
+                let plugin = layout
+                    .and_then(|t| t.steps.iter().find(|s| s.label == step.label))
+                    .map(|s| &s.plugin);
                 for target in &test.targets {
                     let in_step = step.targets.iter().find(|t| t.target == target.target);
                     let (time, outcome) = match in_step {
@@ -206,10 +201,14 @@ fn junit(job: &Job, runs: &[&RunStatus]) -> JunitReport {
                         name: step.label.clone(),
                         time,
                         outcome,
-                        output: in_step.and_then(robustness_output),
+                        output: in_step
+                            .zip(plugin)
+                            .and_then(|(status, plugin)| plugin.junit_output(status)),
                     });
                 }
-                cases.extend(crate::steps::scale::junit_cases(&test.name, step));
+                if let Some(plugin) = plugin {
+                    cases.extend(plugin.junit_cases(&test.name, step));
+                }
             }
             let suite = if runs.len() > 1 {
                 format!("run {} / {}", run.run, test.name)
@@ -274,7 +273,7 @@ fn judge(spec: &ReporterSpec, job: &Job, runs: &[&RunStatus], run: Option<u32>) 
         ReporterSpec::Thresholds => thresholds(spec, runs),
         ReporterSpec::Junit(FileReporter { path }) => {
             let path = file_for(path, run, job);
-            match to_xml(&junit(job, runs)) {
+            match to_xml(&junit_report(job, runs)) {
                 Ok(xml) => write(spec, &path, &xml),
                 Err(e) => report(spec, false, serde_json::json!([e.to_string()])),
             }
@@ -292,7 +291,7 @@ async fn store_reports(
     name: &str,
     emitter: &Emitter,
     observer: &dyn JobObserver,
-) -> Result<(), String> {
+) -> Result<(), Fatal> {
     for report in reports {
         observer.note(&format!(
             "{} {}: {}",
@@ -318,15 +317,17 @@ pub(super) async fn run_reports(
     run: u32,
     emitter: &Emitter,
     observer: &dyn JobObserver,
-) -> Result<(), String> {
+) -> Result<(), Fatal> {
     if job.run_reporters.is_empty() {
         return Ok(());
     }
     let status = job_status(store, job_id, job)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Fatal::Job(e.to_string()))?;
     let Some(this) = status.runs.iter().find(|r| r.run == run) else {
-        return Err(format!("run {run} has no status: its events are missing"));
+        return Err(Fatal::Job(format!(
+            "run {run} has no status: its events are missing"
+        )));
     };
     let reports = job
         .run_reporters
@@ -343,13 +344,13 @@ pub(super) async fn final_reports(
     job: &Job,
     emitter: &Emitter,
     observer: &dyn JobObserver,
-) -> Result<(), String> {
+) -> Result<(), Fatal> {
     if job.final_reporters.is_empty() {
         return Ok(());
     }
     let status = job_status(store, job_id, job)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Fatal::Job(e.to_string()))?;
     let runs: Vec<&RunStatus> = status.runs.iter().collect();
     let reports = job
         .final_reporters

@@ -14,9 +14,11 @@ use stampede_api::job::events;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
-use super::{StepCtx, StepOutcome};
+use stampede_store::StoreError;
+
 use crate::duration;
-use crate::runner::Emitter;
+use crate::emitter::Emitter;
+use crate::step::{Capability, Step, StepCtx, StepError, StepOutcome};
 
 /// The most output lines kept as events per stream; the rest are counted.
 const MAX_LINES: usize = 10_000;
@@ -61,7 +63,7 @@ async fn pump(
     stream: impl AsyncRead + Unpin,
     emitter: Option<(&Emitter, &'static str)>,
     keep: usize,
-) -> Result<(String, usize), String> {
+) -> Result<(String, usize), StoreError> {
     let mut reader = BufReader::new(stream);
     let mut buffer = Vec::new();
     let (mut text, mut full, mut count, mut dropped) = (String::new(), false, 0, 0);
@@ -106,7 +108,22 @@ async fn kill_group(child: &mut tokio::process::Child) {
     let _ = child.wait().await;
 }
 
-pub(crate) async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, String> {
+/// Runs a command per target.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Exec;
+
+impl Step for Exec {
+    type Config = ExecConfig;
+    const KEY: &'static str = "exec";
+    const SUMMARY: &'static str = "Run a command.";
+    const NEEDS: &'static [Capability] = &[Capability::RunProcesses];
+
+    async fn run(&self, config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
+        run(config, ctx).await
+    }
+}
+
+async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
     let mut command = Command::new(&config.command);
     command
         .args(&config.args)
@@ -119,7 +136,7 @@ pub(crate) async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOu
     if let Some(dir) = &config.dir {
         command.current_dir(dir);
     }
-    ctx.emitter
+    ctx.events
         .emit(
             events::CMD_START,
             Some(
@@ -146,14 +163,14 @@ pub(crate) async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOu
         stdout,
         config
             .emit_stdout
-            .then_some((ctx.emitter, events::CMD_STDOUT)),
+            .then_some((ctx.events, events::CMD_STDOUT)),
         MAX_STDOUT_VAR,
     );
     let err = pump(
         stderr,
         config
             .emit_stderr
-            .then_some((ctx.emitter, events::CMD_STDERR)),
+            .then_some((ctx.events, events::CMD_STDERR)),
         0,
     );
     let limit = async {
@@ -194,10 +211,11 @@ pub(crate) async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOu
             )));
         }
     };
-    let status = status.map_err(|e| format!("cannot wait for {:?}: {e}", config.command));
+    let status =
+        status.map_err(|e| StepError::Failed(format!("cannot wait for {:?}: {e}", config.command)));
     let ((stdout, out_dropped), (_, err_dropped)) = (out?, err?);
     let status = status?;
-    ctx.emitter
+    ctx.events
         .emit(
             events::CMD_END,
             Some(serde_json::json!({"ExitCode": status.code(), "DroppedLines": out_dropped + err_dropped})),

@@ -2,13 +2,15 @@
 //! job sleeps only what was left (or not at all if the deadline passed meanwhile). A cancel
 //! ends the sleep and the target passes, as in ConTest.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{StepCtx, StepOutcome};
+use stampede_core::{from_micros, micros};
+
 use crate::duration;
+use crate::step::{Capability, Step, StepCtx, StepError, StepOutcome};
 
 /// The version of the state a paused sleep leaves.
 const STATE_VERSION: u64 = 1;
@@ -23,41 +25,47 @@ pub struct SleepConfig {
     pub duration: Duration,
 }
 
-fn now_ms() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-}
+/// Waits; pausable.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sleep;
 
-pub(crate) async fn run(config: &SleepConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, String> {
-    let deadline_ms = match &ctx.resume {
-        Some(state) => {
-            if state.get("V").and_then(serde_json::Value::as_u64) != Some(STATE_VERSION) {
-                return Err(format!(
-                    "cannot resume sleep {:?}: its saved state {state} is not version {STATE_VERSION}",
-                    ctx.label
-                ));
+impl Step for Sleep {
+    type Config = SleepConfig;
+    const KEY: &'static str = "sleep";
+    const SUMMARY: &'static str = "Wait (pausable).";
+    const NEEDS: &'static [Capability] = &[];
+
+    async fn run(&self, config: &SleepConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
+        let resume_error = |why: String| StepError::Resume {
+            step: Self::KEY,
+            label: ctx.label.to_string(),
+            why,
+        };
+        let now_ms = || u64::try_from(micros(ctx.clock.now()) / 1000).unwrap_or(0);
+        let deadline_ms = match &ctx.resume {
+            Some(state) => {
+                if state.get("V").and_then(serde_json::Value::as_u64) != Some(STATE_VERSION) {
+                    return Err(resume_error(format!(
+                        "its saved state {state} is not version {STATE_VERSION}"
+                    )));
+                }
+                state
+                    .get("D")
+                    .and_then(serde_json::Value::as_u64)
+                    .ok_or_else(|| {
+                        resume_error(format!("its saved state {state} has no deadline"))
+                    })?
             }
-            state
-                .get("D")
-                .and_then(serde_json::Value::as_u64)
-                .ok_or_else(|| {
-                    format!(
-                        "cannot resume sleep {:?}: its saved state {state} has no deadline",
-                        ctx.label
-                    )
-                })?
+            None => now_ms()
+                .saturating_add(u64::try_from(config.duration.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let deadline =
+            from_micros(i64::try_from(deadline_ms.saturating_mul(1000)).unwrap_or(i64::MAX));
+        tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => Ok(StepOutcome::passed()),
+            () = ctx.clock.sleep_until(deadline) => Ok(StepOutcome::passed()),
+            () = ctx.pause.cancelled() => Ok(StepOutcome::Paused(serde_json::json!({"V": STATE_VERSION, "D": deadline_ms}))),
         }
-        None => {
-            now_ms().saturating_add(u64::try_from(config.duration.as_millis()).unwrap_or(u64::MAX))
-        }
-    };
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
-    tokio::select! {
-        biased;
-        () = ctx.cancel.cancelled() => Ok(StepOutcome::passed()),
-        () = tokio::time::sleep(left) => Ok(StepOutcome::passed()),
-        () = ctx.pause.cancelled() => Ok(StepOutcome::Paused(serde_json::json!({"V": STATE_VERSION, "D": deadline_ms}))),
     }
 }

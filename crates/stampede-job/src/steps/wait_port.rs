@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::net::{TcpStream, UdpSocket, lookup_host};
 
-use super::{StepCtx, StepOutcome};
 use crate::duration;
+use crate::step::{Capability, Problem, Step, StepCtx, StepError, StepOutcome};
 
 /// Waits until a port accepts connections.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -40,7 +40,7 @@ const PROTOCOLS: [&str; 6] = ["tcp", "tcp4", "tcp6", "udp", "udp4", "udp6"];
 
 impl WaitPortConfig {
     /// Problems with the config, as `field: message`.
-    pub(crate) fn problems(&self) -> Vec<String> {
+    fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.port == 0 {
             problems.push("port: must be between 1 and 65535".to_string());
@@ -96,7 +96,30 @@ async fn attempt(config: &WaitPortConfig) -> Result<(), String> {
     Err(last)
 }
 
-pub(crate) async fn run(config: &WaitPortConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, String> {
+/// Waits until a port answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WaitPort;
+
+impl Step for WaitPort {
+    type Config = WaitPortConfig;
+    const KEY: &'static str = "wait_port";
+    const SUMMARY: &'static str = "Wait until a port accepts connections.";
+    const NEEDS: &'static [Capability] = &[Capability::Network];
+
+    fn problems(&self, config: &WaitPortConfig, at: &str) -> Vec<Problem> {
+        Problem::all_under(at, &config.problems())
+    }
+
+    async fn run(
+        &self,
+        config: &WaitPortConfig,
+        ctx: &StepCtx<'_>,
+    ) -> Result<StepOutcome, StepError> {
+        run(config, ctx).await
+    }
+}
+
+async fn run(config: &WaitPortConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
     let timeout = config.timeout.unwrap_or(Duration::from_secs(60));
     let interval = config.check_interval.unwrap_or(Duration::from_secs(1));
     let deadline = tokio::time::Instant::now() + timeout;

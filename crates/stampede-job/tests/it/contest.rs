@@ -8,7 +8,7 @@ use stampede_api::job::{JobState, events};
 use stampede_job::Job;
 use stampede_job::runner::{JobControl, JobOutcome};
 
-use crate::{events as read_events, local, memory, names, run};
+use crate::{events as read_events, local, memory, names, registry, run};
 
 fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contest")
@@ -17,7 +17,7 @@ fn samples() -> PathBuf {
 fn parse(file: &str) -> Result<Job, String> {
     let path = samples().join(file);
     let text = std::fs::read_to_string(&path).unwrap();
-    Job::parse(&text, file, &samples()).map_err(|e| e.to_string())
+    Job::parse(&text, file, &samples(), &registry()).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn start_literal_with_a_valid_label_renders_go_templates() {
         .unwrap()
         .replace("some label", "somelabel")
         .replace("\"Runs\": 3", "\"Runs\": 1");
-    let job = Job::parse(&text, "start-literal.json", &samples()).unwrap();
+    let job = Job::parse(&text, "start-literal.json", &samples(), &registry()).unwrap();
     assert_eq!(job.tags, ["test", "csv"]);
     assert_eq!(job.run_interval, Duration::from_secs(3));
     local(async {
@@ -147,7 +147,7 @@ fn test_retry_yaml_retries_until_the_port_opens() {
         .unwrap()
         .replace("[[ .WaitPort]]", &port.to_string())
         .replace("RetryInterval: \"10s\"", "RetryInterval: \"2s\"");
-    let job = Job::parse(&text, "test-retry.yaml", &samples()).unwrap();
+    let job = Job::parse(&text, "test-retry.yaml", &samples(), &registry()).unwrap();
     // The port opens during the retry interval, as ConTest's e2e test does.
     let opener = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1200));

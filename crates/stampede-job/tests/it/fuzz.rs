@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use stampede_job::Job;
 
+use crate::registry;
+
 /// splitmix64: deterministic, good enough to pick mutations.
 struct Rng(u64);
 
@@ -129,9 +131,11 @@ fn the_descriptor_parser_never_panics_on_mutated_input() {
         let other = &seeds[rng.below(seeds.len())];
         let input = mutate(&mut rng, seed, other);
         let text = String::from_utf8_lossy(&input);
-        let parsed = std::panic::catch_unwind(|| {
-            Job::parse(&text, "fuzz.yaml", &root.join("tests/contest")).map(drop)
-        });
+        let registry = registry();
+        // The registry holds no state a panic could leave half-changed.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Job::parse(&text, "fuzz.yaml", &root.join("tests/contest"), &registry).map(drop)
+        }));
         match parsed {
             Ok(Ok(())) => valid += 1,
             Ok(Err(_)) => invalid += 1,

@@ -7,7 +7,9 @@ use stampede_api::job::{JobState, PausePayload, events};
 use stampede_job::Job;
 use stampede_job::runner::{self, JobControl, JobOutcome};
 
-use crate::{events as read_events, job, local, memory, names, run};
+use stampede_core::{Clock, SystemClock};
+
+use crate::{clock, events as read_events, job, local, memory, names, registry, run};
 
 /// Pauses `control` after `after`.
 fn pause_after(control: &JobControl, after: Duration) {
@@ -114,7 +116,7 @@ fn pause_during_a_step_then_resume_from_a_reopened_store() {
         let store = stampede_store::open(&url).await.unwrap();
         let record = store.job(id).await.unwrap().unwrap();
         assert_eq!(record.state, "paused");
-        let job = Job::from_extended(&record.extended_descriptor).unwrap();
+        let job = Job::from_extended(&record.extended_descriptor, &registry()).unwrap();
         let stored: PausePayload = serde_json::from_str(
             read_events(&store, id)
                 .await
@@ -131,6 +133,7 @@ fn pause_during_a_step_then_resume_from_a_reopened_store() {
         let started = Instant::now();
         let outcome = runner::run_job(
             store.clone(),
+            clock(),
             id,
             &job,
             Some(stored),
@@ -199,7 +202,7 @@ tests:
         let store = memory().await;
         let control = JobControl::default();
         pause_after(&control, Duration::from_millis(1200));
-        let before = runner::now_us();
+        let before = SystemClock.now_us();
         let (id, outcome, _) = run(&store, &job(text), &control).await;
         let JobOutcome::Paused(payload) = outcome else {
             panic!("{outcome:?}")
@@ -216,6 +219,7 @@ tests:
         let resumed_at = Instant::now();
         let outcome = runner::run_job(
             store.clone(),
+            clock(),
             id,
             &job(text),
             Some(payload),

@@ -2,7 +2,9 @@
 //! real sockets: ConTest's samples, the state machine (pause, resume, cancel, timeouts,
 //! retries, runs = 0) and the events it leaves.
 
+mod clock;
 mod contest;
+mod descriptor;
 mod fuzz;
 mod lifecycle;
 
@@ -11,8 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use stampede_api::job::JobStatus;
-use stampede_job::Job;
+use stampede_core::{Clock, SystemClock};
 use stampede_job::runner::{self, JobControl, JobOutcome};
+use stampede_job::{Job, Registry, steps};
 use stampede_store::{Event, EventQuery, EventStore};
 
 /// Runs `future` on a current-thread runtime inside a `LocalSet`, as the CLI does.
@@ -24,9 +27,26 @@ pub(crate) fn local<F: Future>(future: F) -> F::Output {
     tokio::task::LocalSet::new().block_on(&runtime, future)
 }
 
+/// The steps these tests use: the job crate's own, and the load and http steps.
+pub(crate) fn registry() -> Registry {
+    Registry::new()
+        .with(stampede_load::Load)
+        .with(steps::Exec)
+        .with(steps::Sleep)
+        .with(stampede_load::Http)
+        .with(steps::WaitPort)
+        .with(steps::Echo)
+        .with(steps::RandEcho)
+}
+
+/// The real clock.
+pub(crate) fn clock() -> Arc<dyn Clock> {
+    SystemClock::shared()
+}
+
 /// A native job from YAML text.
 pub(crate) fn job(yaml: &str) -> Job {
-    Job::parse(yaml, "job.yaml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
+    Job::parse(yaml, "job.yaml", Path::new("."), &registry()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub(crate) async fn memory() -> Arc<dyn EventStore> {
@@ -39,10 +59,10 @@ pub(crate) async fn run(
     job: &Job,
     control: &JobControl,
 ) -> (u64, JobOutcome, JobStatus) {
-    let id = runner::submit(store, job, "test", "tests", "local")
+    let id = runner::submit(store, &SystemClock, job, "test", "tests", "local")
         .await
         .unwrap();
-    let outcome = runner::run_job(store.clone(), id, job, None, control, &())
+    let outcome = runner::run_job(store.clone(), clock(), id, job, None, control, &())
         .await
         .unwrap();
     let status = runner::job_status(store, id, job).await.unwrap();

@@ -77,6 +77,10 @@ pub(crate) async fn start(store: &Arc<dyn EventStore>) -> Server {
             server_id: "test-server".into(),
             request_timeout: Duration::from_secs(10),
             instance_tag: None,
+            registry: stampede_job::Registry::new()
+                .with(stampede_job::steps::Echo)
+                .with(stampede_job::steps::Sleep),
+            clock: stampede_core::SystemClock::shared(),
         },
         store.clone(),
     )

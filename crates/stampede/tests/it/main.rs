@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use serde_json::Value;
 
 mod cloud;
+mod compliance;
 mod jobs;
 mod robustness;
 mod scale;

@@ -10,7 +10,7 @@
 //! The runs are tasks on the job's runtime: a runner spends its time waiting on sockets,
 //! so one thread carries a thousand of them.
 //!
-//! [`Dispatcher`]: stampede_scale::Dispatcher
+//! [`Dispatcher`]: crate::Dispatcher
 
 mod client;
 pub(crate) mod config;
@@ -23,14 +23,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stampede_api::job::events;
-use stampede_scale::{Barrier, Ctx, Harness, HarnessError, RunCtx, RunFailure, Strategy};
+use stampede_api::job::{StepStatus, events};
+use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome};
+use stampede_report::junit::JunitCase;
+
+use crate::{Barrier, Ctx, Harness, HarnessError, RunCtx, RunFailure, Strategy};
 
 pub use config::ScaleConfig;
-pub(crate) use report::junit_cases;
 pub use report::{ScaleStepResults, scale_results};
 
-use super::{StepCtx, StepOutcome};
 use runner::{Holdings, Plan, Runner, RunnerState, SharedState, Unsaved, lock, run_steps};
 
 /// Coder's `--job-timeout` and `--cleanup-job-timeout`.
@@ -42,12 +43,35 @@ const DEFAULT_CLEANUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// How many failed runs the target's error names.
 const NAMED_FAILURES: usize = 3;
 
+/// The `scale` step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scale;
+
+impl Step for Scale {
+    type Config = ScaleConfig;
+    const KEY: &'static str = "scale";
+    const SUMMARY: &'static str =
+        "N runners through a lifecycle of phases (coder's scale-test harness).";
+    const NEEDS: &'static [Capability] = &[Capability::Network, Capability::WriteFiles];
+    // Rendered per runner and phase, with saved values.
+    const RENDERS_ITS_OWN_TEMPLATES: bool = true;
+
+    fn problems(&self, config: &ScaleConfig, at: &str) -> Vec<Problem> {
+        config.problems(at)
+    }
+
+    async fn run(&self, config: &ScaleConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
+        run_in_job(config, ctx).await
+    }
+
+    fn junit_cases(&self, test: &str, step: &StepStatus) -> Vec<JunitCase> {
+        report::junit_cases(test, step)
+    }
+}
+
 /// Runs the scale step on one target. A job cancel stops the runs (each fails with
 /// `context canceled`) and skips the cleanups; a pause lets the step finish.
-pub(crate) async fn run_in_job(
-    config: &ScaleConfig,
-    ctx: &StepCtx<'_>,
-) -> Result<StepOutcome, String> {
+async fn run_in_job(config: &ScaleConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
     let problems = config.problems("scale");
     if let Some(first) = problems.first() {
         return Ok(StepOutcome::Failed(format!(
@@ -91,7 +115,7 @@ pub(crate) async fn run_in_job(
     let runners = harness.len();
     ctx.observer
         .note(&format!("{step} on {target}: {runners} runners started"));
-    let fatal = |e: HarnessError| format!("scale step {:?}: {e}", ctx.label);
+    let fatal = |e: HarnessError| StepError::Failed(format!("scale step {:?}: {e}", ctx.label));
     harness.run(&root).await.map_err(fatal)?;
     streams.close().await;
     let results = harness.results().map_err(fatal)?;
@@ -99,7 +123,7 @@ pub(crate) async fn run_in_job(
         "{step} on {target}: runs ended, {} passed, {} failed in {}",
         results.total_pass,
         results.total_fail,
-        stampede_scale::go_duration(results.elapsed)
+        crate::go_duration(results.elapsed)
     ));
     // After a cancel, as coder's CLI after an interrupt, no cleanup is tried: every one
     // would stop at once and be reported as a failed cleanup that never ran.
@@ -117,8 +141,8 @@ pub(crate) async fn run_in_job(
     };
 
     let payload = report::payload(config, &plan, &test_name, &results, &states, cleanup_errors);
-    let value = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
-    ctx.emitter.emit(events::SCALE_RESULTS, Some(value)).await?;
+    let value = serde_json::to_value(&payload).expect("a ScaleResults always serializes");
+    ctx.events.emit(events::SCALE_RESULTS, Some(value)).await?;
     if let Err(e) = report::write_outputs(&payload, &results, &config.output) {
         return Ok(StepOutcome::Failed(e));
     }
@@ -258,7 +282,7 @@ async fn clean_up(
             format!(
                 "{full_id}: abandoned {when}: the cleanup_deadline ({}) passed; raise it, or \
                  remove by hand what the run made",
-                stampede_scale::go_duration(deadline)
+                crate::go_duration(deadline)
             )
         })
         .collect();
@@ -268,7 +292,7 @@ async fn clean_up(
              it, or remove by hand what those runs made",
             ctx.name,
             ctx.target.id,
-            stampede_scale::go_duration(deadline),
+            crate::go_duration(deadline),
         ));
     }
     errors

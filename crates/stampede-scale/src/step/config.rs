@@ -12,10 +12,10 @@ use serde::Deserialize;
 
 use super::jsonpath::JsonPath;
 use super::report::OUTPUT_FORMATS;
-use crate::descriptor::Problem;
-use crate::duration;
-use crate::schema::DurationText;
-use crate::template::Template;
+use stampede_job::DurationText;
+use stampede_job::Problem;
+use stampede_job::duration;
+use stampede_job::template::Template;
 
 /// N runners walking a declared lifecycle of phases, coder's scale-test harness: runs
 /// `<test>/<id>`, barriers, update streams fanned out per runner, named latencies between
@@ -679,6 +679,10 @@ impl Checker {
 mod tests {
     use super::*;
 
+    fn registry() -> stampede_job::Registry {
+        stampede_job::Registry::new().with(crate::step::Scale)
+    }
+
     fn problems(yaml: &str) -> Vec<String> {
         let config: ScaleConfig = serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}"));
         config
@@ -702,8 +706,9 @@ mod tests {
         let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
         for name in ["autostart.yaml", "autostart-fast.yaml"] {
             let text = std::fs::read_to_string(examples.join(name)).unwrap();
-            let job = crate::Job::parse(&text, name, &examples).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(job.tests[0].steps[0].kind, crate::StepKind::Scale);
+            let job = stampede_job::Job::parse(&text, name, &examples, &registry())
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(job.tests[0].steps[0].plugin.key(), "scale");
         }
     }
 
@@ -796,9 +801,10 @@ latencies:
                 .map(|line| format!("          {line}\n"))
                 .collect::<String>()
         );
-        let error = crate::Job::parse(&job, "j.yaml", std::path::Path::new("."))
-            .expect_err("an unreadable deadline")
-            .to_string();
+        let error =
+            stampede_job::Job::parse(&job, "j.yaml", std::path::Path::new("."), &registry())
+                .expect_err("an unreadable deadline")
+                .to_string();
         assert!(
             error.contains("tests[0].steps[0].scale.cleanup_deadline: invalid duration \"soon\""),
             "{error}"

@@ -19,29 +19,66 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stampede_api::job::events;
-use stampede_api::robustness::{ClientStats, RobustnessStats, RobustnessSummary};
-use stampede_robust::{
+use crate::{
     ActionError, ActionKind, Client, CommandConfig, CommandSnapshotter, Harness, HttpConfig,
     HttpSnapshotter, MetadataStore, ServerProcess, Snapshotter, Stats, VerifyReport, WriterError,
 };
+use stampede_api::job::events;
+use stampede_api::robustness::{ClientStats, RobustnessStats, RobustnessSummary};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{
     BodyAction, Faults, HttpStoreConfig, Randomized, RobustnessConfig, SnapshotterConfig,
 };
 
-use super::{StepCtx, StepOutcome};
+use stampede_api::job::TargetStatus;
+use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome};
 use store::EventMetaStore;
 
 /// The most characters of one failure report kept in the step's error and statistics.
 const MAX_REPORT: usize = 8000;
 
+/// The `robustness` step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Robustness;
+
+impl Step for Robustness {
+    type Config = RobustnessConfig;
+    const KEY: &'static str = "robustness";
+    const SUMMARY: &'static str = "Kopia's multi-client robustness test: clients write, snapshot and restore through\na server under test, checked by fingerprints.";
+    const NEEDS: &'static [Capability] = &[
+        Capability::RunProcesses,
+        Capability::ReadFiles,
+        Capability::WriteFiles,
+        Capability::Network,
+    ];
+
+    fn problems(&self, config: &RobustnessConfig, at: &str) -> Vec<Problem> {
+        Problem::all_under(at, &config.problems())
+    }
+
+    async fn run(
+        &self,
+        config: &RobustnessConfig,
+        ctx: &StepCtx<'_>,
+    ) -> Result<StepOutcome, StepError> {
+        run(config, ctx).await.map_err(StepError::Failed)
+    }
+
+    /// The step's figures and failure reports.
+    fn junit_output(&self, target: &TargetStatus) -> Option<String> {
+        let stats = target
+            .events
+            .iter()
+            .filter(|e| e.name == events::ROBUSTNESS_STATS)
+            .filter_map(|e| e.payload.as_ref())
+            .find_map(|p| serde_json::from_str(p.get()).ok())?;
+        Some(stampede_report::render_robustness(&target.target, &stats))
+    }
+}
+
 /// Runs the step on one target; see the module docs.
-pub(crate) async fn run(
-    config: &RobustnessConfig,
-    ctx: &StepCtx<'_>,
-) -> Result<StepOutcome, String> {
+async fn run(config: &RobustnessConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, String> {
     let problems = config.problems();
     if !problems.is_empty() {
         return Ok(StepOutcome::Failed(problems.join("; ")));
@@ -66,7 +103,7 @@ pub(crate) async fn run(
     let persistent = config.data_dir.is_some()
         || matches!(&config.snapshotter, SnapshotterConfig::Http(h) if h.server.is_none());
     let earlier = config.verify_earlier && persistent;
-    let (store, earlier_live) = EventMetaStore::load(ctx.emitter.clone(), earlier).await?;
+    let (store, earlier_live) = EventMetaStore::load(ctx.events.clone(), earlier).await?;
     let seed = config.seed.unwrap_or_else(random_seed);
     let started = Instant::now();
     let clients = work.join("clients");
@@ -106,9 +143,10 @@ pub(crate) async fn run(
         stats.kept_dirs.push(kept.display().to_string());
     }
     let payload = serde_json::to_value(&stats).map_err(|e| e.to_string())?;
-    ctx.emitter
+    ctx.events
         .emit(events::ROBUSTNESS_STATS, Some(payload))
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
     if ctx.cancel.is_cancelled() {
         return Ok(StepOutcome::Failed(format!(
             "the job was cancelled after {} actions",
@@ -127,7 +165,7 @@ pub(crate) async fn run(
 pub fn robustness_summaries<'a>(
     runs: impl IntoIterator<Item = &'a stampede_api::job::RunStatus>,
 ) -> Vec<RobustnessSummary> {
-    crate::status::step_payloads(runs, events::ROBUSTNESS_STATS)
+    stampede_job::status::step_payloads(runs, events::ROBUSTNESS_STATS)
         .into_iter()
         .map(|(test, step, target, stats)| RobustnessSummary {
             name: format!("{test}/{step}"),
@@ -164,7 +202,7 @@ async fn http_snapshotter(
     config.connect_wait = humantime::format_duration(wait).to_string();
     let mut snapshotter = HttpSnapshotter::new(config).map_err(|e| e.to_string())?;
     if let Some(server) = &server {
-        snapshotter = snapshotter.with_restart(stampede_robust::restart_hook(server.clone()));
+        snapshotter = snapshotter.with_restart(crate::restart_hook(server.clone()));
     }
     Ok((snapshotter, server))
 }
@@ -377,7 +415,7 @@ fn substitute(template: &str, work: &Path, quote: bool) -> String {
     let work = work.display().to_string();
     let q = |s: &str| {
         if quote {
-            stampede_robust::shell_quote(s)
+            crate::shell_quote(s)
         } else {
             s.to_string()
         }

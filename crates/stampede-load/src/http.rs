@@ -9,9 +9,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::load::{LoadStep, RunControl, run_load};
-use super::{StepCtx, StepOutcome};
-use crate::duration;
+use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, duration};
+
+use crate::config::LoadStep;
+use crate::run::{RunControl, run_load};
 
 /// Sends one HTTP request and checks the answer.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -36,7 +37,7 @@ pub struct HttpStepConfig {
     pub body_contains: Option<String>,
     /// Timeout (default 60s).
     #[serde(default, deserialize_with = "duration::option")]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<stampede_job::DurationText>")]
     pub timeout: Option<Duration>,
     /// Use HTTP/2.
     #[serde(default)]
@@ -48,7 +49,7 @@ pub struct HttpStepConfig {
 
 impl HttpStepConfig {
     /// The one-request load step this is.
-    pub(crate) fn as_load(&self) -> LoadStep {
+    pub fn as_load(&self) -> LoadStep {
         LoadStep {
             url: Some(self.url.clone()),
             method: self.method.clone(),
@@ -71,7 +72,31 @@ impl HttpStepConfig {
     }
 }
 
-pub(crate) async fn run(config: &HttpStepConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, String> {
+/// The `http` step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Http;
+
+impl Step for Http {
+    type Config = HttpStepConfig;
+    const KEY: &'static str = "http";
+    const SUMMARY: &'static str = "One HTTP request with checks.";
+    const NEEDS: &'static [Capability] = &[Capability::Network];
+
+    fn problems(&self, config: &HttpStepConfig, at: &str) -> Vec<Problem> {
+        let found = config.as_load().settings().err().unwrap_or_default();
+        Problem::all_under(at, &found)
+    }
+
+    async fn run(
+        &self,
+        config: &HttpStepConfig,
+        ctx: &StepCtx<'_>,
+    ) -> Result<StepOutcome, StepError> {
+        run(config, ctx).await
+    }
+}
+
+async fn run(config: &HttpStepConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
     let settings = match config.as_load().settings() {
         Ok(settings) => settings,
         Err(problems) => return Ok(StepOutcome::Failed(problems.join("; "))),
@@ -82,7 +107,8 @@ pub(crate) async fn run(config: &HttpStepConfig, ctx: &StepCtx<'_>) -> Result<St
         abort: ctx.cancel.child_token(),
     };
     let result = run_load(&settings, &control, &mut ()).await;
-    let result = result.map_err(|e| format!("http step {:?}: {e}", ctx.label))?;
+    let result =
+        result.map_err(|e| StepError::Failed(format!("http step {:?}: {e}", ctx.label)))?;
     let summary = result.summary();
     let method = config.method.as_deref().unwrap_or("GET");
     if summary.requests.ok == 1 {

@@ -12,18 +12,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::{BoxError, Cleanable, Ctx, Participant, RunCtx, Runnable, Updates, WaitError};
 use bytes::Bytes;
 use http::Method;
 use serde_json::Value;
 use stampede_api::job::Target;
-use stampede_scale::{BoxError, Cleanable, Ctx, Participant, RunCtx, Runnable, Updates, WaitError};
 use tokio::time::Instant;
 
 use super::client::Call;
 use super::config::{HttpPhase, MarkPhase, Matcher, Phase, ScaleConfig, TimeFormat};
 use super::jsonpath::{self, JsonPath};
-use crate::steps::Vars;
-use crate::template::{self, Context, Template};
+use stampede_job::Vars;
+use stampede_job::template::{self, Context, Template};
 
 /// Scale templates see no step variables: they are rendered per runner, not per target.
 static NO_VARS: Vars = BTreeMap::new();
@@ -415,7 +415,7 @@ pub(crate) async fn run_steps(
         };
         let outcome = pctx.run(run_step(plan, step, state, &pctx, holdings)).await;
         let outcome = outcome.unwrap_or_else(|stopped| Err(stopped.to_string()));
-        let took = stampede_scale::go_duration(started.elapsed());
+        let took = crate::go_duration(started.elapsed());
         match outcome {
             Ok(()) => ctx.log(format_args!("{}: ok in {took}", step.label)),
             Err(e) => {

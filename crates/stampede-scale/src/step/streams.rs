@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::{Ctx, DEFAULT_CAPACITY, Dispatcher, Format, Updates, decoded};
 use serde_json::Value;
-use stampede_scale::{Ctx, DEFAULT_CAPACITY, Dispatcher, Format, Updates, decoded};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -14,7 +14,7 @@ use super::client::Call;
 use super::config::{ScaleConfig, StreamFormat};
 use super::jsonpath::{self, JsonPath};
 use super::runner::Plan;
-use crate::template::Template;
+use stampede_job::template::Template;
 
 /// The open streams of one step; dropping them ends them.
 pub(crate) struct Streams {

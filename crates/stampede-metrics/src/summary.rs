@@ -1,13 +1,11 @@
-//! The load step's result as the versioned summary document.
+//! A run's metrics as the versioned summary document (`stampede.summary/v1`): what the
+//! load step writes, and what the job server rebuilds from a streamed run's snapshots.
 
 use std::collections::BTreeMap;
 
-use stampede_api::{
-    Latencies, LatencyStats, Rate, Requests, SUMMARY_SCHEMA, Status, Summary, ThresholdOutcome,
-};
-use stampede_metrics::{RunMetrics, Stats};
+use stampede_api::{Latencies, LatencyStats, Rate, Requests, SUMMARY_SCHEMA, Status, Summary};
 
-use super::run::LoadResult;
+use crate::{RunMetrics, Stats};
 
 fn latency(s: Stats) -> LatencyStats {
     LatencyStats {
@@ -22,41 +20,17 @@ fn latency(s: Stats) -> LatencyStats {
     }
 }
 
-impl LoadResult {
-    /// The summary document of this step.
-    pub fn summary(&self) -> Summary {
-        let stopped_early = match (&self.aborted, self.interrupted) {
-            (Some(abort), _) => Some(abort.to_string()),
-            (None, true) => Some("interrupted by the user".to_string()),
-            (None, false) => None,
-        };
-        let mut summary = document(&self.metrics, self.passed(), self.report.interrupted);
-        summary.rate.target = self.target_rate;
-        summary.stopped_early = stopped_early;
-        summary.thresholds = self
-            .thresholds
-            .iter()
-            .map(|t| ThresholdOutcome {
-                metric: t.metric.name().to_string(),
-                expr: t.expr.clone(),
-                ok: t.ok,
-                value: t.value,
-            })
-            .collect();
-        summary
-    }
-}
-
 /// The summary of a load step rebuilt from the interval snapshots a run streamed
 /// (`stampede run --out cloud`): its counts, failures, drops and latency views are exactly
 /// the run's; the asked-for rate, the threshold values and why the step stopped are known
 /// to the run only, and `passed` is the run's verdict.
 pub fn streamed_summary(metrics: &RunMetrics, passed: bool) -> Summary {
-    document(metrics, passed, metrics.total().interrupted)
+    summary_document(metrics, passed, metrics.total().interrupted)
 }
 
-/// What every summary holds: what the metrics say.
-fn document(metrics: &RunMetrics, passed: bool, interrupted: u64) -> Summary {
+/// What every summary holds: what the metrics say (no target rate, thresholds or reason
+/// for stopping early; the run adds those it knows).
+pub fn summary_document(metrics: &RunMetrics, passed: bool, interrupted: u64) -> Summary {
     let total = metrics.total();
     let (response, service, lag) = metrics.stats();
     let mut failures = BTreeMap::new();

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use crate::{ActionKind, CommandConfig, CommandSnapshotter, Weights, WriterOptions};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use stampede_robust::{ActionKind, CommandConfig, CommandSnapshotter, Weights, WriterOptions};
 
-use crate::duration;
+use stampede_job::duration;
 
 /// Kopia's multi-client robustness test: N clients write random files, snapshot, restore
 /// and delete through one system under test, and every restore must match the
@@ -102,12 +102,12 @@ pub struct HttpStoreConfig {
     pub server: Option<String>,
     /// How long one call may take (default 60s).
     #[serde(default, deserialize_with = "duration::option")]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<stampede_job::DurationText>")]
     pub timeout: Option<Duration>,
     /// How long to retry a refused connection, e.g. while the server restarts (default
     /// 10s); also how long a started server has to print its URL.
     #[serde(default, deserialize_with = "duration::option")]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<stampede_job::DurationText>")]
     pub connect_wait: Option<Duration>,
 }
 
@@ -130,7 +130,7 @@ pub struct BodyAction {
 pub struct Randomized {
     /// How long each client keeps picking actions (checked between actions).
     #[serde(deserialize_with = "duration::required")]
-    #[schemars(with = "crate::schema::DurationText")]
+    #[schemars(with = "stampede_job::DurationText")]
     pub duration: Duration,
     /// Relative weight of each action (an action not listed has weight 0). Default
     /// kopia's: 1 for each action but `restore-into-data-dir` and `restart-server`.

@@ -11,7 +11,7 @@ use stampede_engine::{Schedule, Stage};
 use stampede_http::{Checks, HttpPlan, RequestSpec};
 use stampede_metrics::Threshold;
 
-use crate::duration;
+use stampede_job::duration;
 
 /// The default in-flight cap in the open model.
 const DEFAULT_MAX_IN_FLIGHT: u64 = 1000;
@@ -64,7 +64,7 @@ pub struct LoadStep {
     pub stages: Vec<StageConfig>,
     /// How long to schedule calls (not with `stages`, whose durations add up).
     #[serde(default, deserialize_with = "duration::option")]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<stampede_job::DurationText>")]
     pub duration: Option<Duration>,
     /// The most calls in flight at once; a tick that finds them all busy is dropped
     /// (default 1000 in the open model).
@@ -84,11 +84,11 @@ pub struct LoadStep {
     pub insecure: bool,
     /// Per-request timeout (default 60s).
     #[serde(default, deserialize_with = "duration::option")]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<stampede_job::DurationText>")]
     pub timeout: Option<Duration>,
     /// How long calls in flight may finish after the schedule ends (default 30s).
     #[serde(default, deserialize_with = "duration::option")]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<stampede_job::DurationText>")]
     pub graceful_stop: Option<Duration>,
     /// k6 thresholds by metric: `latency`, `service_time`, `lag`, `errors`, `requests`,
     /// `dropped`.
@@ -145,7 +145,7 @@ impl RequestConfig {
 pub struct StageConfig {
     /// How long the ramp lasts.
     #[serde(deserialize_with = "duration::required")]
-    #[schemars(with = "crate::schema::DurationText")]
+    #[schemars(with = "stampede_job::DurationText")]
     pub duration: Duration,
     /// The rate reached at its end.
     pub target: f64,
@@ -176,7 +176,7 @@ pub struct ThresholdObject {
         alias = "delayAbortEval",
         deserialize_with = "duration::option"
     )]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<stampede_job::DurationText>")]
     pub delay_abort_eval: Option<Duration>,
 }
 

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::PoisonError;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::{Latency, LatencyResults, LatencyRun, Layout, Results, RunFailure};
 use stampede_api::job::{RunStatus, StepStatus, events};
 use stampede_api::scale::{ScaleLatency, ScaleResults, ScaleRun};
 use stampede_report::junit::{CaseOutcome, JunitCase};
-use stampede_scale::{Latency, LatencyResults, LatencyRun, Layout, Results, RunFailure};
 
 use super::config::ScaleConfig;
 use super::runner::{Plan, SharedState};
-use crate::template::Template;
+use stampede_job::template::Template;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -290,7 +290,7 @@ impl ScaleStepResults {
 /// Every scale step's results in `runs`, in run, test, step and target order. A payload
 /// that does not decode is skipped (the event is still in the status).
 pub fn scale_results<'a>(runs: impl IntoIterator<Item = &'a RunStatus>) -> Vec<ScaleStepResults> {
-    crate::status::step_payloads(runs, events::SCALE_RESULTS)
+    stampede_job::status::step_payloads(runs, events::SCALE_RESULTS)
         .into_iter()
         .map(|(test, step, target, results)| ScaleStepResults {
             test,
@@ -307,7 +307,7 @@ pub(crate) fn junit_cases(test: &str, step: &StepStatus) -> Vec<JunitCase> {
     let mut cases = Vec::new();
     for target in &step.targets {
         let payloads =
-            crate::status::target_payloads::<ScaleResults>(target, events::SCALE_RESULTS);
+            stampede_job::status::target_payloads::<ScaleResults>(target, events::SCALE_RESULTS);
         for results in payloads {
             for run in &results.runs {
                 let outcome = match &run.error {

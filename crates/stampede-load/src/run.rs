@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use stampede_engine::{Plan, Schedule, Segment, WorkCtx, WorkError, WorkReport, Worker};
 use stampede_http::HttpAction;
 use stampede_metrics::{
-    Abort, EVALUATION_INTERVAL, Recorder, RunMetrics, Snapshot, ThresholdResult, ThresholdSet,
+    Abort, EVALUATION_INTERVAL, Observer, Progress, Recorder, RunMetrics, Snapshot,
+    ThresholdResult, ThresholdSet,
 };
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::config::LoadSettings;
+use crate::config::LoadSettings;
 
 /// How often engine threads hand over their interval.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -29,40 +30,6 @@ pub struct RunControl {
     pub stop: CancellationToken,
     /// End calls in flight (second Ctrl-C).
     pub abort: CancellationToken,
-}
-
-/// One second of progress.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Progress {
-    /// Since the start.
-    pub elapsed: Duration,
-    /// Calls finished per second in the last interval.
-    pub rate: f64,
-    /// Calls in flight now.
-    pub in_flight: u64,
-    /// Response-time median of the last interval, ms.
-    pub p50_ms: f64,
-    /// Response-time 99th percentile of the last interval, ms.
-    pub p99_ms: f64,
-    /// Calls finished so far.
-    pub requests: u64,
-    /// Calls failed so far.
-    pub errors: u64,
-    /// Calls dropped so far.
-    pub dropped: u64,
-}
-
-/// Sees the run's progress once a second.
-pub trait Observer {
-    /// Called after each interval has been merged.
-    fn interval(&mut self, progress: &Progress);
-    /// Called with each interval's merged snapshot, just before [`interval`
-    /// ](Observer::interval): every sample of the run is in exactly one of them.
-    fn snapshot(&mut self, _elapsed: Duration, _snapshot: &Snapshot) {}
-}
-
-impl Observer for () {
-    fn interval(&mut self, _: &Progress) {}
 }
 
 /// Why a load step could not run at all (errors under load are samples, not this).

@@ -3,11 +3,11 @@
 //! returns), and a later run of the step (or the job resumed in another process) folds
 //! those events back, so it can restore and check snapshots taken earlier.
 
+use crate::{ClientId, MemoryStore, MetadataStore, SnapshotId, SnapshotMeta, StoreError};
 use stampede_api::job::events;
 use stampede_api::robustness::SnapshotRecord;
-use stampede_robust::{ClientId, MemoryStore, MetadataStore, SnapshotId, SnapshotMeta, StoreError};
 
-use crate::runner::Emitter;
+use stampede_job::Emitter;
 
 /// A [`MetadataStore`] that answers from memory and writes every change as an event.
 pub(crate) struct EventMetaStore {
@@ -24,7 +24,10 @@ impl EventMetaStore {
     ) -> Result<(EventMetaStore, usize), String> {
         let memory = MemoryStore::new();
         let payloads = if earlier {
-            emitter.earlier(events::ROBUSTNESS_SNAPSHOT).await?
+            emitter
+                .earlier(events::ROBUSTNESS_SNAPSHOT)
+                .await
+                .map_err(|e| e.to_string())?
         } else {
             Vec::new()
         };
@@ -49,7 +52,7 @@ impl EventMetaStore {
         self.emitter
             .emit(events::ROBUSTNESS_SNAPSHOT, Some(payload))
             .await
-            .map_err(StoreError::Backend)
+            .map_err(|e| StoreError::Backend(e.to_string()))
     }
 }
 
@@ -108,7 +111,7 @@ fn from_record(record: SnapshotRecord) -> Result<SnapshotMeta, serde_json::Error
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stampede_robust::Fingerprint;
+    use crate::Fingerprint;
 
     #[test]
     fn a_record_keeps_everything_the_checker_needs() {

@@ -1,0 +1,52 @@
+//! The `load` step: HTTP requests at a rate (open model), by virtual users (closed model)
+//! or on a ramp, with thresholds, on each target of a job. `stampede quick` runs the same
+//! [`LoadStep`] through the same [`run_load`](crate::run_load).
+
+use stampede_api::job::events;
+use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::LoadStep;
+use crate::run::{RunControl, run_load};
+
+/// The `load` step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Load;
+
+impl Step for Load {
+    type Config = LoadStep;
+    const KEY: &'static str = "load";
+    const SUMMARY: &'static str = "HTTP load: a rate, virtual users or a ramp, with thresholds.";
+    const NEEDS: &'static [Capability] = &[Capability::Network];
+
+    fn problems(&self, config: &LoadStep, at: &str) -> Vec<Problem> {
+        Problem::all_under(at, &config.settings().err().unwrap_or_default())
+    }
+
+    /// Runs a load step on one target inside a job: a job cancel stops the schedule (calls
+    /// in flight finish within the graceful stop); a pause lets the step run to its end.
+    /// The summary is written as a `LoadSummary` event; a threshold abort fails the target,
+    /// a crossed threshold does not (the `thresholds` reporter gives that verdict).
+    async fn run(&self, step: &LoadStep, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
+        let settings = match step.settings() {
+            Ok(settings) => settings,
+            Err(problems) => return Ok(StepOutcome::Failed(problems.join("; "))),
+        };
+        let control = RunControl {
+            stop: ctx.cancel.child_token(),
+            abort: CancellationToken::new(),
+        };
+        let mut observer = ctx.observer.load(ctx.name, &ctx.target.id);
+        let result = run_load(&settings, &control, observer.as_mut()).await;
+        let result =
+            result.map_err(|e| StepError::Failed(format!("load step {:?}: {e}", ctx.label)))?;
+        let summary = result.summary();
+        let payload = serde_json::to_value(&summary).expect("a summary always serializes");
+        ctx.events.emit(events::LOAD_SUMMARY, Some(payload)).await?;
+        ctx.observer.load_done(ctx.name, &ctx.target.id, &summary);
+        match &result.aborted {
+            Some(abort) => Ok(StepOutcome::Failed(abort.to_string())),
+            None => Ok(StepOutcome::passed()),
+        }
+    }
+}
