@@ -167,6 +167,110 @@ fn no_source_file_is_over_800_lines() {
     fail_if_any(&message);
 }
 
+/// The most of the workspace's non-test lines one crate may hold: no crate becomes the
+/// switchboard everything passes through (STYLE.md, "a giant main crate").
+const MAX_SHARE: f64 = 0.20;
+
+/// Non-blank lines of a crate's `src/` before each file's `#[cfg(test)]` module.
+fn non_test_lines(krate: &Path) -> usize {
+    let mut files = Vec::new();
+    rust_files(&krate.join("src"), &mut files);
+    files
+        .iter()
+        .map(|file| {
+            read(file)
+                .lines()
+                .take_while(|line| !line.starts_with("#[cfg(test)]"))
+                .filter(|line| !line.trim().is_empty())
+                .count()
+        })
+        .sum()
+}
+
+/// Prints each crate's share of the non-test lines (`cargo test -p xtask -- --nocapture
+/// shares` shows it) and fails when one holds more than [`MAX_SHARE`].
+#[test]
+fn no_crate_holds_more_than_a_fifth_of_the_code() {
+    let root = repo_root();
+    let lines: Vec<(String, usize)> = crate_dirs(&root)
+        .iter()
+        .map(|dir| (relative(&root, dir), non_test_lines(dir)))
+        .collect();
+    let total: usize = lines.iter().map(|(_, n)| n).sum();
+    let share = |n: usize| n as f64 / total.max(1) as f64;
+    for (name, n) in &lines {
+        eprintln!("shares: {name:32} {n:6} {:5.1}%", 100.0 * share(*n));
+    }
+    eprintln!("shares: {:32} {total:6}", "total");
+    let offenders: Vec<String> = lines
+        .iter()
+        .filter(|(_, n)| share(*n) > MAX_SHARE)
+        .map(|(name, n)| format!("{name}: {n} of {total} lines ({:.1}%)", 100.0 * share(*n)))
+        .collect();
+    let mut message = String::new();
+    collect(
+        &mut message,
+        &format!(
+            "crate(s) holding more than {:.0}% of the workspace's non-test lines",
+            100.0 * MAX_SHARE
+        ),
+        &offenders,
+        "move what is not the crate's own noun into a crate of its own (as the steps are)",
+    );
+    fail_if_any(&message);
+}
+
+/// Steps see the step interface, never the runner or the descriptor: in `stampede-job`,
+/// `step.rs`, `registry.rs`, `emitter.rs` and `steps/` import neither `crate::runner` nor
+/// `crate::descriptor`, and `descriptor/` does not import `crate::runner`; the step crates
+/// use no `stampede_job::runner`.
+#[test]
+fn steps_do_not_reach_into_the_runner() {
+    let root = repo_root();
+    let job = root.join("crates/stampede-job/src");
+    let mut rules: Vec<(PathBuf, &[&str])> = Vec::new();
+    let interface: &[&str] = &["crate::runner", "crate::descriptor"];
+    for file in ["step.rs", "registry.rs", "emitter.rs"] {
+        rules.push((job.join(file), interface));
+    }
+    let mut files = Vec::new();
+    rust_files(&job.join("steps"), &mut files);
+    rules.extend(files.drain(..).map(|f| (f, interface)));
+    rust_files(&job.join("descriptor"), &mut files);
+    rules.extend(files.drain(..).map(|f| (f, &["crate::runner"] as &[&str])));
+    for dir in [
+        "stampede-load/src",
+        "stampede-scale/src/step",
+        "stampede-robust/src/step",
+    ] {
+        rust_files(&root.join("crates").join(dir), &mut files);
+    }
+    rules.extend(
+        files
+            .drain(..)
+            .map(|f| (f, &["stampede_job::runner"] as &[&str])),
+    );
+    let offenders: Vec<String> = rules
+        .iter()
+        .flat_map(|(file, banned)| {
+            let text = read(file);
+            banned
+                .iter()
+                .filter(|b| text.contains(*b))
+                .map(|b| format!("{} uses {b}", relative(&root, file)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut message = String::new();
+    collect(
+        &mut message,
+        "step file(s) that reach into the runner or the descriptor",
+        &offenders,
+        "take what the step needs from `StepCtx` (stampede_job::step), or move it there",
+    );
+    fail_if_any(&message);
+}
+
 /// Appends one finding to `message` if there are `offenders`: how many, what is wrong,
 /// every offender on a line of its own, and what to do. Empty `offenders` add nothing, so
 /// a test can collect several findings and fail once with all of them.

@@ -204,6 +204,8 @@ mod tests {
         assert_eq!(clock.waiting(), 1);
         drop(dropped);
         assert_eq!(clock.waiting(), 0, "a dropped wait is no longer waiting");
+        clock.set(at(50));
+        assert_eq!(clock.now(), at(50), "set moves it back too");
     }
 
     #[tokio::test]

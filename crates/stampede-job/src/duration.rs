@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 /// The longest duration accepted anywhere: longer values are surely typos, and instants
@@ -184,6 +185,17 @@ pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Er
 /// `deserialize_with` for `Duration`.
 pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     from_raw(Raw::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// How durations are written: `10s`, `1m30s`, `500ms`, `1.5h`, or a number of seconds.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only its schema is used; durations are parsed by `crate::duration`.
+pub enum DurationText {
+    /// `10s`, `1m30s`, `500ms`, `1.5h`.
+    Text(String),
+    /// Seconds.
+    Seconds(f64),
 }
 
 #[cfg(test)]

@@ -42,8 +42,9 @@ pub use descriptor::spec::{
 pub use descriptor::{
     CURRENT_VERSION, CsvTargets, DescriptorError, Job, SyntheticTargets, Targets, Test, TestStep,
 };
+pub use duration::DurationText;
 pub use duration::parse as parse_duration;
 pub use emitter::Emitter;
 pub use registry::{Registry, StepPlugin};
-pub use schema::{DurationText, job_schema};
+pub use schema::job_schema;
 pub use step::{Capability, JobObserver, Problem, Step, StepCtx, StepError, StepOutcome, Vars};

@@ -2,23 +2,11 @@
 //! config structs themselves and the registry's steps, so it cannot drift from what the
 //! parser accepts.
 
-use schemars::{JsonSchema, SchemaGenerator};
-use serde::Deserialize;
+use schemars::SchemaGenerator;
 use serde_json::{Map, Value, json};
 
 use crate::descriptor::spec::JobSpec;
 use crate::registry::Registry;
-
-/// How durations are written: `10s`, `1m30s`, `500ms`, `1.5h`, or a number of seconds.
-#[derive(Deserialize, JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)] // Only its schema is used; durations are parsed by `crate::duration`.
-pub enum DurationText {
-    /// `10s`, `1m30s`, `500ms`, `1.5h`.
-    Text(String),
-    /// Seconds.
-    Seconds(f64),
-}
 
 /// The JSON Schema (2020-12) of the native job descriptor with `registry`'s steps,
 /// pretty-printed.

@@ -99,18 +99,6 @@ pub enum Capability {
     Network,
 }
 
-impl Capability {
-    /// How the capability is named in policies and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Capability::RunProcesses => "exec",
-            Capability::ReadFiles => "files:read",
-            Capability::WriteFiles => "files:write",
-            Capability::Network => "net",
-        }
-    }
-}
-
 /// Everything a step sees while it runs on one target.
 #[non_exhaustive]
 pub struct StepCtx<'a> {

@@ -182,9 +182,9 @@ pub struct ThresholdObject {
 
 /// A validated load step, ready to run.
 #[derive(Debug, Clone)]
-pub struct LoadSettings {
-    /// The requests.
-    pub http: HttpPlan,
+pub struct LoadSettings<P = HttpPlan> {
+    /// What each call does: for HTTP, the requests.
+    pub plan: P,
     /// When calls happen.
     pub schedule: Schedule,
     /// How long to schedule calls (`None`: until the iterations are done).
@@ -232,7 +232,7 @@ impl LoadStep {
         };
         match (problems.is_empty(), http, schedule) {
             (true, Some(http), Some(schedule)) => Ok(LoadSettings {
-                http,
+                plan: http,
                 schedule,
                 duration,
                 max_in_flight,

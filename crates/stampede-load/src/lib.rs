@@ -5,6 +5,8 @@
 //!   its connections and its recorder; the coordinator merges their per-second snapshots,
 //!   reports progress to an [`Observer`](stampede_metrics::Observer), evaluates thresholds
 //!   and stops the threads. `stampede quick` calls it with a [`LoadStep`] built from flags.
+//!   It is generic over the [`ActionPlan`] (HTTP's is `HttpPlan`): another protocol plugs
+//!   in there, without touching the coordinator or the job runner.
 //! * [`Load`] — the `load` step: [`run_load`] on each target of a job.
 //! * [`Http`] — the `http` step: one request with checks, a one-iteration load run.
 
@@ -18,5 +20,5 @@ pub use config::{
     LoadSettings, LoadStep, RequestConfig, StageConfig, ThresholdEntry, ThresholdObject,
 };
 pub use http::{Http, HttpStepConfig};
-pub use run::{LoadError, LoadResult, RunControl, run_load};
+pub use run::{ActionPlan, LoadError, LoadResult, RunControl, run_load};
 pub use step::Load;

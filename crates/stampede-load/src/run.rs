@@ -7,8 +7,9 @@ use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use stampede_engine::Action;
 use stampede_engine::{Plan, Schedule, Segment, WorkCtx, WorkError, WorkReport, Worker};
-use stampede_http::HttpAction;
+use stampede_http::{HttpAction, HttpPlan};
 use stampede_metrics::{
     Abort, EVALUATION_INTERVAL, Observer, Progress, Recorder, RunMetrics, Snapshot,
     ThresholdResult, ThresholdSet,
@@ -86,9 +87,27 @@ enum Message {
     },
 }
 
-/// Runs the step to its end (or until `control` stops it) and returns what happened.
-pub async fn run_load(
-    settings: &LoadSettings,
+/// What engine threads call: a protocol's plan, cloned to every thread and turned there
+/// into the thread's own action (its connections are its own, never shared). HTTP is
+/// [`HttpPlan`]; another protocol implements this and runs through the same [`run_load`].
+pub trait ActionPlan: Clone + Send + 'static {
+    /// The action one engine thread calls.
+    type Action: Action;
+    /// The action of one engine thread, with its share of the connections.
+    fn action(self, connections: usize) -> Self::Action;
+}
+
+impl ActionPlan for HttpPlan {
+    type Action = HttpAction;
+
+    fn action(self, connections: usize) -> HttpAction {
+        HttpAction::new(self, connections)
+    }
+}
+
+/// Runs the load to its end (or until `control` stops it) and returns what happened.
+pub async fn run_load<P: ActionPlan>(
+    settings: &LoadSettings<P>,
     control: &RunControl,
     observer: &mut dyn Observer,
 ) -> Result<LoadResult, LoadError> {
@@ -161,8 +180,8 @@ impl Threads {
 
 /// Starts `count` engine threads, waits until each has built its runtime and worker, then
 /// gives them one common start a little ahead, so no thread's first ticks are late.
-fn spawn_threads(
-    settings: &LoadSettings,
+fn spawn_threads<P: ActionPlan>(
+    settings: &LoadSettings<P>,
     count: usize,
     stop: &CancellationToken,
     abort: &CancellationToken,
@@ -188,7 +207,7 @@ fn spawn_threads(
         let (start_tx, start_rx) = std::sync::mpsc::channel();
         let job = ThreadJob {
             index,
-            http: settings.http.clone(),
+            plan: settings.plan.clone(),
             connections: segment.share(settings.connections).max(1),
             overtime: segment.share(settings.max_in_flight),
             schedule: settings.schedule.clone(),
@@ -251,7 +270,7 @@ struct Coordinator {
 }
 
 impl Coordinator {
-    fn new(settings: &LoadSettings, count: usize, start: Instant) -> Coordinator {
+    fn new<P>(settings: &LoadSettings<P>, count: usize, start: Instant) -> Coordinator {
         Coordinator {
             start,
             metrics: RunMetrics::new(),
@@ -351,9 +370,9 @@ impl Coordinator {
         }
     }
 
-    fn finish(
+    fn finish<P>(
         mut self,
-        settings: &LoadSettings,
+        settings: &LoadSettings<P>,
         control: &RunControl,
     ) -> Result<LoadResult, LoadError> {
         if let Some(error) = self.first_error {
@@ -379,9 +398,9 @@ impl Coordinator {
 }
 
 /// What one engine thread needs.
-struct ThreadJob {
+struct ThreadJob<P> {
     index: usize,
-    http: stampede_http::HttpPlan,
+    plan: P,
     connections: u64,
     overtime: u64,
     schedule: Schedule,
@@ -394,7 +413,7 @@ struct ThreadJob {
     start: std::sync::mpsc::Receiver<Instant>,
 }
 
-impl ThreadJob {
+impl<P: ActionPlan> ThreadJob<P> {
     fn run(self) {
         let thread = self.index;
         let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -419,7 +438,7 @@ impl ThreadJob {
         let connections = usize::try_from(self.connections).unwrap_or(usize::MAX);
         let worker = Worker::builder()
             .ident(format!("engine #{thread}"))
-            .action(HttpAction::new(self.http, connections))
+            .action(self.plan.action(connections))
             .overtime(i64::try_from(self.overtime).unwrap_or(i64::MAX))
             .sink(recorder.clone())
             .build();

@@ -36,6 +36,7 @@ impl Step for Load {
             stop: ctx.cancel.child_token(),
             abort: CancellationToken::new(),
         };
+        tracing::debug!(step = ctx.name, target = %ctx.target.id, threads = settings.threads, "load: starting");
         let mut observer = ctx.observer.load(ctx.name, &ctx.target.id);
         let result = run_load(&settings, &control, observer.as_mut()).await;
         let result =
@@ -44,6 +45,14 @@ impl Step for Load {
         let payload = serde_json::to_value(&summary).expect("a summary always serializes");
         ctx.events.emit(events::LOAD_SUMMARY, Some(payload)).await?;
         ctx.observer.load_done(ctx.name, &ctx.target.id, &summary);
+        tracing::debug!(
+            step = ctx.name,
+            target = %ctx.target.id,
+            requests = summary.requests.total,
+            failed = summary.requests.failed,
+            dropped = summary.requests.dropped,
+            "load: ended"
+        );
         match &result.aborted {
             Some(abort) => Ok(StepOutcome::Failed(abort.to_string())),
             None => Ok(StepOutcome::passed()),

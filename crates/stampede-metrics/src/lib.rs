@@ -27,7 +27,7 @@ pub use progress::{Observer, Progress};
 pub use recorder::Recorder;
 pub use run::{IntervalRow, RunMetrics};
 pub use snapshot::{Snapshot, Views};
-pub use stats::Stats;
+pub use stats::latency_stats;
 pub use summary::{streamed_summary, summary_document};
 pub use threshold::*;
 pub use wire::WireError;

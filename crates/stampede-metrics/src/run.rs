@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::snapshot::Snapshot;
-use crate::stats::{Stats, ms};
+use stampede_api::LatencyStats;
+
+use crate::stats::{latency_stats, ms};
 use crate::threshold::{Aggregation, Metric, MetricValues};
 
 /// One second of a run, small enough to keep for every second of a long run.
@@ -88,12 +90,12 @@ impl RunMetrics {
     }
 
     /// Statistics of the response-time, service-time and lag views.
-    pub fn stats(&self) -> (Stats, Stats, Stats) {
+    pub fn stats(&self) -> (LatencyStats, LatencyStats, LatencyStats) {
         let v = &self.total.views;
         (
-            Stats::of(&v.response),
-            Stats::of(&v.service),
-            Stats::of(&v.lag),
+            latency_stats(&v.response),
+            latency_stats(&v.service),
+            latency_stats(&v.lag),
         )
     }
 }

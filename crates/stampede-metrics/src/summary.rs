@@ -3,22 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use stampede_api::{Latencies, LatencyStats, Rate, Requests, SUMMARY_SCHEMA, Status, Summary};
+use stampede_api::{Latencies, Rate, Requests, SUMMARY_SCHEMA, Status, Summary};
 
-use crate::{RunMetrics, Stats};
-
-fn latency(s: Stats) -> LatencyStats {
-    LatencyStats {
-        min: s.min,
-        mean: s.mean,
-        p50: s.p50,
-        p90: s.p90,
-        p95: s.p95,
-        p99: s.p99,
-        p999: s.p999,
-        max: s.max,
-    }
-}
+use crate::RunMetrics;
 
 /// The summary of a load step rebuilt from the interval snapshots a run streamed
 /// (`stampede run --out cloud`): its counts, failures, drops and latency views are exactly
@@ -62,9 +49,9 @@ pub fn summary_document(metrics: &RunMetrics, passed: bool, interrupted: u64) ->
             achieved: metrics.achieved_rate(),
         },
         latency_ms: Latencies {
-            response: latency(response),
-            service: latency(service),
-            lag: latency(lag),
+            response,
+            service,
+            lag,
         },
         thresholds: Vec::new(),
         failures,

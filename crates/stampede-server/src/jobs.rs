@@ -57,13 +57,19 @@ fn spawn(state: &Arc<State>, id: JobId, job: Job, resume: Option<PausePayload>) 
                     let local = tokio::task::LocalSet::new();
                     let store = state.store.clone();
                     let clock = state.clock.clone();
+                    tracing::info!(job = id, resumed = resume.is_some(), "job started");
                     let ran = local.block_on(
                         &runtime,
                         runner::run_job(store, clock, id, &job, resume, &control, &()),
                     );
-                    if let Err(e) = ran {
-                        eprintln!("job {id}: {e}");
+                    match ran {
+                        Ok(outcome) => {
+                            tracing::info!(job = id, state = outcome.state().name(), "job ended");
+                        }
+                        Err(e) => tracing::error!(job = id, error = %e, "job runner stopped"),
                     }
+                } else {
+                    tracing::error!(job = id, "cannot build the job's runtime");
                 }
                 state
                     .running
@@ -76,7 +82,7 @@ fn spawn(state: &Arc<State>, id: JobId, job: Job, resume: Option<PausePayload>) 
         Ok(thread) => {
             running.insert(id, Running { control, thread });
         }
-        Err(e) => eprintln!("job {id}: cannot start its thread: {e}"),
+        Err(e) => tracing::error!(job = id, error = %e, "cannot start the job's thread"),
     }
     true
 }
@@ -96,6 +102,10 @@ pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         for record in jobs {
             if zombie {
+                tracing::warn!(
+                    job = record.id,
+                    "recovery: the job was running when this server stopped; failed as a zombie"
+                );
                 runner::record_zombie(&state.store, &state.clock, record.id)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -109,6 +119,7 @@ pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
                 pause,
             ) {
                 (Ok(job), Some(Ok(payload))) => {
+                    tracing::info!(job = record.id, "recovery: resuming the paused job");
                     spawn(state, record.id, job, Some(payload));
                     continue;
                 }
@@ -117,6 +128,7 @@ pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
                 (_, None) => "it has no pause payload".to_string(),
             };
             // ConTest: a paused job that cannot be resumed fails, with the reason.
+            tracing::warn!(job = record.id, why = %why, "recovery: the paused job cannot be resumed; failed");
             runner::record_failure(
                 &state.store,
                 &state.clock,

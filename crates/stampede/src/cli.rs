@@ -8,8 +8,24 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "stampede", version, about, propagate_version = true)]
 pub(crate) struct Cli {
+    /// Diagnostic logs (on standard error) from this level up: error, warn, info, debug or
+    /// trace; `RUST_LOG`, when set, wins.
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn")]
+    pub(crate) log_level: String,
+    /// Diagnostic log lines as text or as JSON objects, one a line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// How diagnostic log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// `2026-12-07T18:00:00Z  INFO stampede_server::jobs: job started job=1`.
+    Text,
+    /// `{"timestamp":...,"level":"INFO","fields":{"message":"job started","job":1},...}`.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

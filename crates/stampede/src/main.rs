@@ -6,6 +6,7 @@ mod cloud;
 mod job;
 mod limits;
 mod load;
+mod logs;
 mod out_cloud;
 mod progress;
 mod server;
@@ -74,6 +75,10 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Err(failed) = logs::init(&args.log_level, args.log_format) {
+        eprintln!("error: {}", failed.message);
+        return ExitCode::from(failed.code.code());
+    }
     let outcome = match args.command {
         cli::Command::Sut(args) => sut::run(args),
         cli::Command::Quick(args) => load::quick(args),

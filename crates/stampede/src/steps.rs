@@ -2,21 +2,17 @@
 //! here; `run`, `validate`, `schema`, `demo` and the job server all take this registry.
 
 use stampede_job::Registry;
-use stampede_job::steps::{Echo, Exec, RandEcho, Sleep, WaitPort};
-use stampede_load::{Http, Load};
-use stampede_robust::step::Robustness;
-use stampede_scale::step::Scale;
 
 /// Every built-in step, in the order the schema and messages list them.
 pub(crate) fn registry() -> Registry {
     Registry::new()
-        .with(Load)
-        .with(Exec)
-        .with(Sleep)
-        .with(Http)
-        .with(WaitPort)
-        .with(Echo)
-        .with(RandEcho)
-        .with(Scale)
-        .with(Robustness)
+        .with(stampede_load::Load)
+        .with(stampede_job::steps::Exec)
+        .with(stampede_job::steps::Sleep)
+        .with(stampede_load::Http)
+        .with(stampede_job::steps::WaitPort)
+        .with(stampede_job::steps::Echo)
+        .with(stampede_job::steps::RandEcho)
+        .with(stampede_scale::step::Scale)
+        .with(stampede_robust::step::Robustness)
 }

@@ -31,6 +31,7 @@ mod entry;
 mod locate;
 pub(crate) mod spec;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ use stampede_api::job::Target;
 use thiserror::Error;
 
 use crate::registry::{Registry, StepPlugin, decode};
-use crate::step::Problem;
+use crate::step::{Capability, Problem};
 use spec::{JobSpec, ReporterSpec, TargetsSpec, TestSpec};
 
 pub(crate) use spec::FileReporter;
@@ -141,6 +142,16 @@ pub enum Targets {
     Synthetic(SyntheticTargets),
 }
 
+impl Targets {
+    /// What acquiring these targets needs from the machine.
+    pub fn needs(&self) -> Vec<Capability> {
+        match self {
+            Targets::Csv(_) => vec![Capability::ReadFiles],
+            Targets::List(_) | Targets::Synthetic(_) => Vec::new(),
+        }
+    }
+}
+
 /// A step of a [`Test`] (ConTest's TestStep).
 #[derive(Debug, Clone)]
 pub struct TestStep {
@@ -189,6 +200,24 @@ impl Job {
         };
         check_version(&value, path)?;
         decode_and_build(value, base_dir, registry).map_err(located)
+    }
+
+    /// What running this job needs from the machine: what its steps, target sources and
+    /// reporters declare (a server decides per project what it allows).
+    pub fn needs(&self) -> BTreeSet<Capability> {
+        let steps = self
+            .tests
+            .iter()
+            .flat_map(|t| &t.steps)
+            .filter(|s| !s.disabled)
+            .flat_map(|s| s.plugin.needs().iter().copied());
+        let targets = self.tests.iter().flat_map(|t| t.targets.needs());
+        let reporters = self
+            .run_reporters
+            .iter()
+            .chain(&self.final_reporters)
+            .flat_map(ReporterSpec::needs);
+        steps.chain(targets).chain(reporters).collect()
     }
 
     /// Rebuilds a job from its extended descriptor (as stored).

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use stampede_api::job::Target;
 
 use crate::duration;
-use crate::schema::DurationText;
+use crate::duration::DurationText;
 
 /// A job: tests run in order, `runs` times, with reporters giving the verdict.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -193,6 +193,20 @@ pub enum ReporterSpec {
     Json(FileReporter),
     /// Always passes.
     Noop,
+}
+
+impl ReporterSpec {
+    /// What the reporter needs from the machine.
+    pub fn needs(&self) -> Vec<crate::step::Capability> {
+        match self {
+            ReporterSpec::Junit(_) | ReporterSpec::Json(_) => {
+                vec![crate::step::Capability::WriteFiles]
+            }
+            ReporterSpec::TargetSuccess(_) | ReporterSpec::Thresholds | ReporterSpec::Noop => {
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// Where a file reporter writes.

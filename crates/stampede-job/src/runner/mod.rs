@@ -232,6 +232,7 @@ pub async fn run_job(
 ) -> Result<JobOutcome, RunError> {
     let emitter = Emitter::new(store.clone(), clock, job_id);
     emitter.state(JobState::Started, None).await?;
+    tracing::debug!(job = job_id, name = %job.name, resumed = resume.is_some(), "runner started");
     let started = Instant::now();
     let mut runner = Runner {
         store,
@@ -270,6 +271,10 @@ pub async fn run_job(
         outcome.state()
     };
     emitter.state(state, payload).await?;
+    match &outcome {
+        JobOutcome::Failed(why) => tracing::info!(job = job_id, why = %why, "job failed"),
+        _ => tracing::debug!(job = job_id, state = state.name(), "runner ended"),
+    }
     Ok(outcome)
 }
 
@@ -291,6 +296,28 @@ struct Runner<'a> {
     control: &'a JobControl,
     observer: &'a dyn JobObserver,
     emitter: Emitter,
+}
+
+/// Where a job paused: what its pause payload records.
+enum PausedAt {
+    /// Waiting for the run to start, until this time (µs).
+    RunInterval { until: i64 },
+    /// Before test `index` (it starts afresh on resume).
+    BeforeTest { index: usize },
+    /// Waiting for attempt `attempt` of test `index`, until this time (µs).
+    RetryInterval {
+        index: usize,
+        attempt: u32,
+        until: i64,
+    },
+    /// Inside attempt `attempt` of test `index`, with its targets (kept) and where each
+    /// was (`None` before the pipeline started).
+    InTest {
+        index: usize,
+        attempt: u32,
+        targets: Vec<Target>,
+        state: Option<stampede_api::job::TestRunnerState>,
+    },
 }
 
 /// What one test attempt came to.
@@ -331,8 +358,9 @@ impl Runner<'_> {
         self.emitter.clock().as_ref()
     }
 
-    fn pause_payload(&self, run: u32) -> PausePayload {
-        PausePayload {
+    /// The payload of a pause in run `run`, at `at`.
+    fn paused(&self, run: u32, at: PausedAt) -> JobOutcome {
+        let mut payload = PausePayload {
             version: PAUSE_PAYLOAD_VERSION,
             job_id: self.job_id,
             run,
@@ -342,7 +370,32 @@ impl Runner<'_> {
             start_at_us: None,
             targets: Vec::new(),
             test_runner: None,
+        };
+        match at {
+            PausedAt::RunInterval { until } => payload.start_at_us = Some(until),
+            PausedAt::BeforeTest { index } => payload.test = Some(index as u32 + 1),
+            PausedAt::RetryInterval {
+                index,
+                attempt,
+                until,
+            } => {
+                payload.test = Some(index as u32 + 1);
+                payload.attempt = attempt;
+                payload.next_attempt_at_us = Some(until);
+            }
+            PausedAt::InTest {
+                index,
+                attempt,
+                targets,
+                state,
+            } => {
+                payload.test = Some(index as u32 + 1);
+                payload.attempt = attempt;
+                payload.targets = targets;
+                payload.test_runner = state;
+            }
         }
+        JobOutcome::Paused(payload)
     }
 
     async fn runs(&mut self, resume: Option<PausePayload>) -> Result<JobOutcome, Fatal> {
@@ -375,9 +428,7 @@ impl Runner<'_> {
                     WaitEnd::Elapsed => {}
                     WaitEnd::Cancelled => return Ok(JobOutcome::Cancelled),
                     WaitEnd::Paused => {
-                        let mut payload = self.pause_payload(run);
-                        payload.start_at_us = Some(until);
-                        return Ok(JobOutcome::Paused(payload));
+                        return Ok(self.paused(run, PausedAt::RunInterval { until }));
                     }
                 }
             }
@@ -405,9 +456,7 @@ impl Runner<'_> {
                 let this = resume.take().filter(|r| r.test == index);
                 if this.is_none() && self.control.pause.is_cancelled() {
                     // Between tests: the next one starts afresh on resume.
-                    let mut payload = self.pause_payload(run);
-                    payload.test = Some(index as u32 + 1);
-                    return Ok(JobOutcome::Paused(payload));
+                    return Ok(self.paused(run, PausedAt::BeforeTest { index }));
                 }
                 if let Some(outcome) = self.test(run, index, test, this).await? {
                     return Ok(outcome);
@@ -457,11 +506,12 @@ impl Runner<'_> {
                     WaitEnd::Elapsed => {}
                     WaitEnd::Cancelled => return Ok(Some(JobOutcome::Cancelled)),
                     WaitEnd::Paused => {
-                        let mut payload = self.pause_payload(run);
-                        payload.test = Some(index as u32 + 1);
-                        payload.attempt = attempt;
-                        payload.next_attempt_at_us = Some(until);
-                        return Ok(Some(JobOutcome::Paused(payload)));
+                        let at = PausedAt::RetryInterval {
+                            index,
+                            attempt,
+                            until,
+                        };
+                        return Ok(Some(self.paused(run, at)));
                     }
                 }
             }
@@ -482,11 +532,13 @@ impl Runner<'_> {
             };
             let (targets, state) = targets;
             if self.control.pause.is_cancelled() && state.is_none() {
-                let mut payload = self.pause_payload(run);
-                payload.test = Some(index as u32 + 1);
-                payload.attempt = attempt;
-                payload.targets = targets;
-                return Ok(Some(JobOutcome::Paused(payload)));
+                let at = PausedAt::InTest {
+                    index,
+                    attempt,
+                    targets,
+                    state: None,
+                };
+                return Ok(Some(self.paused(run, at)));
             }
             let result =
                 match pipeline::run(test, &targets, state, &emitter, self.control, self.observer)
@@ -501,12 +553,13 @@ impl Runner<'_> {
                 };
             match result {
                 Attempt::Paused(targets, state) => {
-                    let mut payload = self.pause_payload(run);
-                    payload.test = Some(index as u32 + 1);
-                    payload.attempt = attempt;
-                    payload.targets = targets;
-                    payload.test_runner = Some(state);
-                    return Ok(Some(JobOutcome::Paused(payload)));
+                    let at = PausedAt::InTest {
+                        index,
+                        attempt,
+                        targets,
+                        state: Some(state),
+                    };
+                    return Ok(Some(self.paused(run, at)));
                 }
                 other => {
                     self.release(test, &targets, &emitter).await?;

@@ -93,6 +93,7 @@ async fn walk(
             clock.as_ref(),
         );
         ctx.resume = walk.step_state.take();
+        tracing::debug!(step = %name, target = %target.id, kind = step.plugin.key(), "step started");
         let rendered = if step.plugin.renders_its_own_templates() {
             Ok(step.config.clone())
         } else {
@@ -128,6 +129,7 @@ async fn walk(
         };
         let written = match outcome {
             Err(error) => {
+                tracing::info!(step = %name, target = %target.id, error = %error, "the step could not run");
                 return End::Fatal(Fatal::Step {
                     label: step.label.clone(),
                     target: target.id.clone(),
@@ -139,6 +141,7 @@ async fn walk(
                 return End::Paused;
             }
             Ok(StepOutcome::Failed(error)) => {
+                tracing::debug!(step = %name, target = %target.id, error = %error, "target failed");
                 let written = emitter
                     .emit(events::TARGET_ERR, error_payload(&error))
                     .await;

@@ -42,7 +42,7 @@ pub struct ExecConfig {
     pub dir: Option<String>,
     /// Kill the command and fail the target after this long (default: no limit).
     #[serde(default, deserialize_with = "duration::option")]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<crate::duration::DurationText>")]
     pub timeout: Option<Duration>,
     /// Write each line of standard output as a `CmdStdout` event (default true).
     #[serde(default = "yes")]
@@ -144,6 +144,7 @@ async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, Step
             ),
         )
         .await?;
+    tracing::debug!(command = %config.command, args = ?config.args, target = %ctx.target.id, "exec: starting");
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -221,6 +222,7 @@ async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, Step
             Some(serde_json::json!({"ExitCode": status.code(), "DroppedLines": out_dropped + err_dropped})),
         )
         .await?;
+    tracing::debug!(command = %config.command, target = %ctx.target.id, status = %status, "exec: ended");
     match status.code() {
         Some(0) => Ok(StepOutcome::Passed(BTreeMap::from([
             ("exit_code".to_string(), serde_json::json!(0)),

@@ -21,7 +21,7 @@ const STATE_VERSION: u64 = 1;
 pub struct SleepConfig {
     /// How long to sleep (`10s`, `1m30s`, `500ms`, or seconds).
     #[serde(deserialize_with = "duration::required")]
-    #[schemars(with = "crate::schema::DurationText")]
+    #[schemars(with = "crate::duration::DurationText")]
     pub duration: Duration,
 }
 

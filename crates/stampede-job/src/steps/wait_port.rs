@@ -24,11 +24,11 @@ pub struct WaitPortConfig {
     pub protocol: String,
     /// How long to wait between attempts (default 1s).
     #[serde(default, deserialize_with = "duration::option")]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<crate::duration::DurationText>")]
     pub check_interval: Option<Duration>,
     /// Give up and fail the target after this long (default 1m).
     #[serde(default, deserialize_with = "duration::option")]
-    #[schemars(with = "Option<crate::schema::DurationText>")]
+    #[schemars(with = "Option<crate::duration::DurationText>")]
     pub timeout: Option<Duration>,
 }
 

@@ -126,3 +126,24 @@ fn csv_paths_are_resolved_from_the_job_file_and_kept_resolved() {
     };
     assert_eq!(csv.file, "/srv/jobs/hosts.csv");
 }
+
+#[test]
+fn a_job_needs_what_its_steps_targets_and_reporters_declare() {
+    use stampede_job::Capability;
+    let job = parse(
+        "name: j\ntests:\n  - name: t\n    targets: { csv: { file: hosts.csv } }\n    steps:\n      - { name: run, exec: { command: ls } }\n      - { name: skipped, disabled: true, load: { url: 'http://127.0.0.1:1/', rate: 1, duration: 1s } }\nreporting: { run_reporters: [{ junit: { path: j.xml } }] }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        job.needs().into_iter().collect::<Vec<_>>(),
+        [
+            Capability::RunProcesses,
+            Capability::ReadFiles,
+            Capability::WriteFiles
+        ],
+        "a disabled step needs nothing"
+    );
+    let quiet =
+        parse("name: j\ntests: [{name: t, steps: [{name: s, echo: {text: x}}]}]\n").unwrap();
+    assert!(quiet.needs().is_empty());
+}

@@ -105,6 +105,7 @@ async fn run(config: &RobustnessConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome
     let earlier = config.verify_earlier && persistent;
     let (store, earlier_live) = EventMetaStore::load(ctx.events.clone(), earlier).await?;
     let seed = config.seed.unwrap_or_else(random_seed);
+    tracing::debug!(step = ctx.name, target = %ctx.target.id, seed, work = %work.display(), "robustness: starting");
     let started = Instant::now();
     let clients = work.join("clients");
     let outcome = match &config.snapshotter {

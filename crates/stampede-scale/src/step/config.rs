@@ -11,11 +11,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::jsonpath::JsonPath;
-use super::report::OUTPUT_FORMATS;
 use stampede_job::DurationText;
 use stampede_job::Problem;
 use stampede_job::duration;
 use stampede_job::template::Template;
+
+/// The formats of `output`.
+pub(crate) const OUTPUT_FORMATS: [&str; 4] = ["text", "json", "harness-text", "harness-json"];
 
 /// N runners walking a declared lifecycle of phases, coder's scale-test harness: runs
 /// `<test>/<id>`, barriers, update streams fanned out per runner, named latencies between

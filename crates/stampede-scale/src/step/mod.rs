@@ -113,6 +113,7 @@ async fn run_in_job(config: &ScaleConfig, ctx: &StepCtx<'_>) -> Result<StepOutco
 
     let (step, target) = (ctx.name, &ctx.target.id);
     let runners = harness.len();
+    tracing::debug!(step = step, target = %target, runners, "scale: runs starting");
     ctx.observer
         .note(&format!("{step} on {target}: {runners} runners started"));
     let fatal = |e: HarnessError| StepError::Failed(format!("scale step {:?}: {e}", ctx.label));

@@ -11,7 +11,7 @@ use stampede_api::job::{RunStatus, StepStatus, events};
 use stampede_api::scale::{ScaleLatency, ScaleResults, ScaleRun};
 use stampede_report::junit::{CaseOutcome, JunitCase};
 
-use super::config::ScaleConfig;
+use super::config::{OUTPUT_FORMATS, ScaleConfig};
 use super::runner::{Plan, SharedState};
 use stampede_job::template::Template;
 
@@ -238,9 +238,6 @@ fn latency_results(results: &ScaleResults) -> LatencyResults {
         .collect();
     LatencyResults::new(layout, runs)
 }
-
-/// The formats of `output`.
-pub(crate) const OUTPUT_FORMATS: [&str; 4] = ["text", "json", "harness-text", "harness-json"];
 
 /// Writes the reports `outputs` asks for (`FORMAT:PATH`, coder's `--output`): the latency
 /// report as text or as JSON with the latencies' names (`<name>_p50_ms`, ...), or the

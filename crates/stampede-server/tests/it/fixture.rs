@@ -71,6 +71,14 @@ pub(crate) async fn run(backend: Backend, test: impl AsyncFnOnce(&mut Fixture)) 
 
 /// Starts a server over `store` on a loopback port.
 pub(crate) async fn start(store: &Arc<dyn EventStore>) -> Server {
+    start_on(store, stampede_core::SystemClock::shared()).await
+}
+
+/// Starts a server over `store` on a loopback port, on `clock`.
+pub(crate) async fn start_on(
+    store: &Arc<dyn EventStore>,
+    clock: Arc<dyn stampede_core::Clock>,
+) -> Server {
     Server::start(
         Config {
             addr: "127.0.0.1:0".parse().unwrap(),
@@ -80,7 +88,7 @@ pub(crate) async fn start(store: &Arc<dyn EventStore>) -> Server {
             registry: stampede_job::Registry::new()
                 .with(stampede_job::steps::Echo)
                 .with(stampede_job::steps::Sleep),
-            clock: stampede_core::SystemClock::shared(),
+            clock,
         },
         store.clone(),
     )

@@ -6,6 +6,7 @@
 //! they print a notice and check nothing, or fail when `CI` is set.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -31,6 +32,7 @@ on_every_backend!(
     pause_resume_and_cancel_through_the_api,
     a_restart_resumes_paused_jobs_and_fails_zombies,
     many_short_jobs_leave_the_store_usable,
+    jobs_run_on_the_servers_clock,
 );
 
 struct Reply {
@@ -422,4 +424,34 @@ async fn many_short_jobs_leave_the_store_usable(f: &Fixture) {
         let reply = f.get("/v1/jobs?limit=5").await;
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
+}
+
+/// The server stamps and waits on the clock it is given: on a manual one, a job with an hour
+/// between its runs completes at once, its runs exactly an hour apart in its events.
+async fn jobs_run_on_the_servers_clock(f: &mut Fixture) {
+    f.server.take().unwrap().shutdown().await;
+    let t0 = std::time::UNIX_EPOCH + Duration::from_secs(1_796_601_600);
+    let clock = Arc::new(stampede_core::ManualClock::auto_advance(t0));
+    f.server = Some(fixture::start_on(&f.store, clock).await);
+    let hourly = "name: hourly\nruns: 2\nrun_interval: 1h\ntests:\n  - name: t\n    steps:\n      - name: hi\n        echo: { text: hi }\n";
+    let started = std::time::Instant::now();
+    let reply = f.post("/v1/jobs", hourly).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.body["job_id"].as_u64().unwrap();
+    f.wait_for(id, "completed").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let events = f.get(&format!("/v1/jobs/{id}/events")).await;
+    let runs: Vec<i64> = events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "RunStarted")
+        .map(|e| e["at_us"].as_i64().unwrap())
+        .collect();
+    let t0 = stampede_core::micros(t0);
+    assert_eq!(runs, [t0, t0 + 3_600_000_000]);
 }

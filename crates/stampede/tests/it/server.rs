@@ -53,6 +53,11 @@ fn start_server(db: &str) -> (Child, String) {
 
 /// `stampede server` on a free port with this server id; its address.
 pub(super) fn start_server_as(db: &str, id: &str) -> (Child, String) {
+    start_server_with(db, id, &[])
+}
+
+/// `stampede server` on a free port with this server id and `extra` flags; its address.
+fn start_server_with(db: &str, id: &str, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "server",
@@ -63,6 +68,7 @@ pub(super) fn start_server_as(db: &str, id: &str) -> (Child, String) {
             "--server-id",
             id,
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -216,4 +222,40 @@ fn login_cloud_run_and_jobs_verbs_against_a_server() {
     assert_eq!(out.status.code(), Some(104), "{}", text(&out));
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn the_server_writes_json_log_lines_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("logs.db").display());
+    let token = create_token(&db, "logs");
+    let (server, addr) =
+        start_server_with(&db, "e2e", &["--log-format", "json", "--log-level", "info"]);
+    let job = "name: logged\ntests:\n  - name: t\n    steps:\n      - name: hi\n        echo: { text: hi }\n";
+    let (status, created) = http(&addr, "POST", "/v1/jobs", &token, job);
+    assert_eq!(status, 201, "{created}");
+    let id = created["job_id"].as_u64().unwrap();
+    wait_for(&addr, &token, id, "completed");
+    // The job's thread logs its end just after the state is written.
+    std::thread::sleep(Duration::from_millis(200));
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let out = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let logged = |message: &str| {
+        lines.iter().any(|l| {
+            l["fields"]["message"] == message && l["fields"]["job"] == id && l["level"] == "INFO"
+        })
+    };
+    assert!(logged("job started"), "{stderr}");
+    assert!(logged("job ended"), "{stderr}");
+    // The user-facing lines stay sentences.
+    assert!(stderr.contains("pausing the running jobs"), "{stderr}");
 }
