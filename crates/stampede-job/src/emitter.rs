@@ -59,12 +59,7 @@ impl Emitter {
         name: &str,
         payload: Option<serde_json::Value>,
     ) -> Result<(), StoreError> {
-        let event = NewEvent {
-            name: name.to_string(),
-            payload: payload.map(|p| p.to_string()),
-            emitted_at_us: self.clock.now_us(),
-            ..self.header.clone()
-        };
+        let event = self.event(name, payload);
         self.store.append(std::slice::from_ref(&event)).await?;
         Ok(())
     }
@@ -87,16 +82,23 @@ impl Emitter {
             .collect())
     }
 
-    /// Records a job state: its event, then the job's state column.
+    /// Records a job state: its event and the job's state column, in one transaction.
     pub(crate) async fn state(
         &self,
         state: JobState,
         payload: Option<serde_json::Value>,
     ) -> Result<(), StoreError> {
-        self.emit(state.event(), payload).await?;
-        self.store
-            .set_state(self.header.job_id, None, state.name())
-            .await?;
+        let event = self.event(state.event(), payload);
+        self.store.append_state(&event, state.name()).await?;
         Ok(())
+    }
+
+    fn event(&self, name: &str, payload: Option<serde_json::Value>) -> NewEvent {
+        NewEvent {
+            name: name.to_string(),
+            payload: payload.map(|p| p.to_string()),
+            emitted_at_us: self.clock.now_us(),
+            ..self.header.clone()
+        }
     }
 }

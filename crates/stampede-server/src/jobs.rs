@@ -87,56 +87,104 @@ fn spawn(state: &Arc<State>, id: JobId, job: Job, resume: Option<PausePayload>) 
     true
 }
 
-/// On start: jobs this server left `started` failed (zombies); those it paused resume.
+/// On start, every job of this server that is not in a final state is settled, by its
+/// last state event (the column may lag the events in a store written before the two were
+/// one transaction), or by the column when it has none: one that never started is started now (it was acknowledged); one that
+/// was running is a zombie and fails; one that was being cancelled is cancelled; a paused
+/// one resumes, or fails when it cannot; one whose last state is final gets its column
+/// set to it. Nothing acknowledged is left in between.
 pub(crate) async fn recover(state: &Arc<State>) -> Result<(), String> {
-    for (job_state, zombie) in [(JobState::Started, true), (JobState::Paused, false)] {
-        let jobs = state
-            .store
-            .list_jobs(&JobQuery {
-                states: vec![job_state.name().to_string()],
-                server_id: Some(state.server_id.clone()),
-                tags: state.instance_tag.iter().cloned().collect(),
-                ..JobQuery::default()
-            })
+    let unsettled = [
+        JobState::Unknown,
+        JobState::Started,
+        JobState::Paused,
+        JobState::Cancelling,
+    ];
+    let jobs = state
+        .store
+        .list_jobs(&JobQuery {
+            states: unsettled.iter().map(|s| s.name().to_string()).collect(),
+            server_id: Some(state.server_id.clone()),
+            tags: state.instance_tag.iter().cloned().collect(),
+            ..JobQuery::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    for record in jobs {
+        if is_test_run(&record) {
+            continue;
+        }
+        let by_events = last_state(state, record.id)
             .await
-            .map_err(|e| e.to_string())?;
-        for record in jobs {
-            if zombie {
-                tracing::warn!(
-                    job = record.id,
-                    "recovery: the job was running when this server stopped; failed as a zombie"
+            .map_err(|e| format!("job {}: {e}", record.id))?;
+        let by_column = JobState::from_name(&record.state).unwrap_or(JobState::Unknown);
+        let last = by_events.unwrap_or(by_column);
+        recover_one(state, &record, last)
+            .await
+            .map_err(|e| format!("job {}: {e}", record.id))?;
+    }
+    Ok(())
+}
+
+/// Settles one job whose last recorded state is `last`.
+async fn recover_one(
+    state: &Arc<State>,
+    record: &JobRecord,
+    last: JobState,
+) -> Result<(), runner::RunError> {
+    let id = record.id;
+    let job = Job::from_extended(&record.extended_descriptor, &state.registry);
+    match last {
+        JobState::Unknown => match job {
+            Ok(job) => {
+                tracing::info!(
+                    job = id,
+                    "recovery: starting a job acknowledged but never started"
                 );
-                runner::record_zombie(&state.store, &state.clock, record.id)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                continue;
+                spawn(state, id, job, None);
             }
-            let pause = runner::latest_pause(&state.store, record.id)
-                .await
-                .map_err(|e| e.to_string())?;
-            let why = match (
-                Job::from_extended(&record.extended_descriptor, &state.registry),
-                pause,
-            ) {
+            Err(e) => {
+                let why = format!("failed to start job {id}: {e}");
+                tracing::warn!(job = id, why = %why, "recovery: the job cannot be started; failed");
+                runner::record_failure(&state.store, &state.clock, id, why).await?;
+            }
+        },
+        JobState::Started => {
+            tracing::warn!(
+                job = id,
+                "recovery: the job was running when this server stopped; failed as a zombie"
+            );
+            runner::record_zombie(&state.store, &state.clock, id).await?;
+        }
+        JobState::Cancelling => {
+            tracing::info!(job = id, "recovery: the job was being cancelled; cancelled");
+            runner::record_cancelled(&state.store, &state.clock, id).await?;
+        }
+        JobState::Paused => {
+            let pause = runner::latest_pause(&state.store, id).await?;
+            let why = match (job, pause) {
                 (Ok(job), Some(Ok(payload))) => {
-                    tracing::info!(job = record.id, "recovery: resuming the paused job");
-                    spawn(state, record.id, job, Some(payload));
-                    continue;
+                    tracing::info!(job = id, "recovery: resuming the paused job");
+                    spawn(state, id, job, Some(payload));
+                    return Ok(());
                 }
                 (Err(e), _) => e.to_string(),
                 (_, Some(Err(e))) => e,
                 (_, None) => "it has no pause payload".to_string(),
             };
             // ConTest: a paused job that cannot be resumed fails, with the reason.
-            tracing::warn!(job = record.id, why = %why, "recovery: the paused job cannot be resumed; failed");
-            runner::record_failure(
-                &state.store,
-                &state.clock,
-                record.id,
-                format!("failed to resume job {}: {why}", record.id),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            tracing::warn!(job = id, why = %why, "recovery: the paused job cannot be resumed; failed");
+            let why = format!("failed to resume job {id}: {why}");
+            runner::record_failure(&state.store, &state.clock, id, why).await?;
+        }
+        // The final event was written but not the column (a store from before the two were
+        // one transaction): the column follows the events.
+        JobState::Completed
+        | JobState::Failed
+        | JobState::Cancelled
+        | JobState::PauseFailed
+        | JobState::CancellationFailed => {
+            state.store.set_state(id, None, last.name()).await?;
         }
     }
     Ok(())
@@ -268,6 +316,14 @@ pub(crate) async fn retry(
 /// The state of job `id`'s latest state event (as its status shows it), `unknown` before
 /// the first.
 async fn latest_state(state: &State, id: JobId) -> Result<JobState, ApiError> {
+    Ok(last_state(state, id).await?.unwrap_or(JobState::Unknown))
+}
+
+/// The job's last state by its events; `None` when it has no state event.
+async fn last_state(
+    state: &State,
+    id: JobId,
+) -> Result<Option<JobState>, stampede_store::StoreError> {
     let events = state
         .store
         .events(&EventQuery {
@@ -279,10 +335,7 @@ async fn latest_state(state: &State, id: JobId) -> Result<JobState, ApiError> {
             ..EventQuery::default()
         })
         .await?;
-    Ok(events
-        .last()
-        .and_then(|e| JobState::from_event(&e.name))
-        .unwrap_or(JobState::Unknown))
+    Ok(events.last().and_then(|e| JobState::from_event(&e.name)))
 }
 
 #[derive(Debug, Deserialize)]

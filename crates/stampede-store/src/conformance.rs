@@ -18,8 +18,9 @@ pub use events::{
     large_batches_span_statements, reopen_reads_everything,
 };
 pub use jobs::{
-    ids_increase, job_round_trip, list_filters, set_state_is_compare_and_set,
-    set_state_race_has_one_winner, text_with_nul_is_refused,
+    append_state_writes_the_event_and_the_column_together, ids_increase, job_round_trip,
+    list_filters, set_state_is_compare_and_set, set_state_race_has_one_winner,
+    text_with_nul_is_refused,
 };
 pub use projects::{
     create_job_once_is_idempotent, create_job_once_race_has_one_winner, job_keys_survive_reopen,

@@ -152,6 +152,20 @@ impl MemoryStore {
         Ok(seqs)
     }
 
+    fn append_state_now(&self, event: &NewEvent, state: &str) -> Result<Seq, StoreError> {
+        check_events(std::slice::from_ref(event))?;
+        check_states(None, state)?;
+        let mut inner = self.lock();
+        let index = inner
+            .index(event.job_id)
+            .ok_or(StoreError::NotFound(event.job_id))?;
+        inner.last_seq += 1;
+        let seq = inner.last_seq;
+        inner.events[index].push(Event::new(seq, event.clone()));
+        state.clone_into(&mut inner.jobs[index].state);
+        Ok(seq)
+    }
+
     fn create_token_now(&self, token: NewToken) -> Result<TokenId, StoreError> {
         check_token(&token)?;
         let mut inner = self.lock();
@@ -245,6 +259,14 @@ impl EventStore for MemoryStore {
         to: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move { self.set_state_now(id, from, to) })
+    }
+
+    fn append_state<'a>(
+        &'a self,
+        event: &'a NewEvent,
+        state: &'a str,
+    ) -> BoxFuture<'a, Result<Seq, StoreError>> {
+        Box::pin(std::future::ready(self.append_state_now(event, state)))
     }
 
     fn append<'a>(&'a self, events: &'a [NewEvent]) -> BoxFuture<'a, Result<Vec<Seq>, StoreError>> {

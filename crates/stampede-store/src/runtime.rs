@@ -79,6 +79,15 @@ impl EventStore for OnRuntime {
         self.run(move |s| Box::pin(async move { s.set_state(id, from.as_deref(), &to).await }))
     }
 
+    fn append_state<'a>(
+        &'a self,
+        event: &'a NewEvent,
+        state: &'a str,
+    ) -> BoxFuture<'a, Result<Seq, StoreError>> {
+        let (event, state) = (event.clone(), state.to_string());
+        self.run(move |s| Box::pin(async move { s.append_state(&event, &state).await }))
+    }
+
     fn append<'a>(&'a self, events: &'a [NewEvent]) -> BoxFuture<'a, Result<Vec<Seq>, StoreError>> {
         let events = events.to_vec();
         self.run(move |s| Box::pin(async move { s.append(&events).await }))

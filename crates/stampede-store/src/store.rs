@@ -58,6 +58,16 @@ pub trait EventStore: Send + Sync + 'static {
     /// nothing is written.
     fn append<'a>(&'a self, events: &'a [NewEvent]) -> BoxFuture<'a, Result<Vec<Seq>, StoreError>>;
 
+    /// Appends `event` and sets its job's state to `state`, both or neither: the state
+    /// column never disagrees with the state events, whenever the process dies (two writes
+    /// left jobs `unknown` beside a `JobStateStarted` event). Returns the event's sequence
+    /// number; [`StoreError::NotFound`] for a missing job.
+    fn append_state<'a>(
+        &'a self,
+        event: &'a NewEvent,
+        state: &'a str,
+    ) -> BoxFuture<'a, Result<Seq, StoreError>>;
+
     /// The events matching `query`, by sequence number ascending. A job without events (or
     /// without a record) has none.
     fn events<'a>(&'a self, query: &'a EventQuery)

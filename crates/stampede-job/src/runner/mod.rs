@@ -169,6 +169,19 @@ pub async fn record_cancelling(
     Ok(())
 }
 
+/// Records that a job being cancelled when its server stopped is cancelled (its runner is
+/// gone: nothing holds its targets).
+pub async fn record_cancelled(
+    store: &Arc<dyn EventStore>,
+    clock: &Arc<dyn Clock>,
+    job_id: JobId,
+) -> Result<(), RunError> {
+    Emitter::new(store.clone(), clock.clone(), job_id)
+        .state(JobState::Cancelled, None)
+        .await?;
+    Ok(())
+}
+
 /// Records that a job failed outside its runner (`why` says how), e.g. a job its server
 /// left running (ConTest's zombie) or a paused job that cannot be resumed.
 pub async fn record_failure(

@@ -33,6 +33,7 @@ on_every_backend!(
     a_restart_resumes_paused_jobs_and_fails_zombies,
     many_short_jobs_leave_the_store_usable,
     jobs_run_on_the_servers_clock,
+    a_restart_settles_every_unfinished_job,
 );
 
 struct Reply {
@@ -454,4 +455,95 @@ async fn jobs_run_on_the_servers_clock(f: &mut Fixture) {
         .collect();
     let t0 = stampede_core::micros(t0);
     assert_eq!(runs, [t0, t0 + 3_600_000_000]);
+}
+
+/// A server killed at any instant leaves its jobs in any unfinished state; the next start
+/// settles every one by its state events, and the event streams of the settled jobs end.
+async fn a_restart_settles_every_unfinished_job(f: &mut Fixture) {
+    f.server.take().unwrap().shutdown().await;
+    let registry = stampede_job::Registry::new().with(stampede_job::steps::Echo);
+    let extended = stampede_job::Job::parse(QUICK, "quick", std::path::Path::new("."), &registry)
+        .unwrap()
+        .extended
+        .to_string();
+    let store = &f.store;
+    let job = async |name: &str, state: &str, events: &[&str]| {
+        let id = store
+            .create_job(NewJob {
+                name: name.into(),
+                server_id: "test-server".into(),
+                state: state.into(),
+                project: "default".into(),
+                extended_descriptor: extended.clone(),
+                ..NewJob::default()
+            })
+            .await
+            .unwrap();
+        let events: Vec<stampede_store::NewEvent> = events
+            .iter()
+            .map(|name| stampede_store::NewEvent {
+                job_id: id,
+                name: (*name).into(),
+                ..Default::default()
+            })
+            .collect();
+        store.append(&events).await.unwrap();
+        id
+    };
+    // Acknowledged (201), then killed before its thread started.
+    let never_started = job("never-started", "unknown", &[]).await;
+    // Killed between the state event and the state column (before they were one write).
+    let lone_started = job("lone-started", "unknown", &["JobStateStarted"]).await;
+    let cancelling = job(
+        "cancelling",
+        "cancelling",
+        &["JobStateStarted", "JobStateCancelling"],
+    )
+    .await;
+    let lagging = job(
+        "lagging",
+        "started",
+        &["JobStateStarted", "JobStateCompleted"],
+    )
+    .await;
+
+    let store = stampede_store::open(&f.url).await.unwrap();
+    f.server = Some(start(&store).await);
+    let done = f.wait_for(never_started, "completed").await;
+    assert_eq!(
+        done["runs"][0]["tests"][0]["targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{done}"
+    );
+    f.wait_for(lone_started, "failed").await;
+    f.wait_for(cancelling, "cancelled").await;
+    for (id, state) in [
+        (never_started, "completed"),
+        (lone_started, "failed"),
+        (cancelling, "cancelled"),
+        (lagging, "completed"),
+    ] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let column = f.store.job(id).await.unwrap().unwrap().state;
+            if column == state {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id}: column {column}, not {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let stream = tokio::time::timeout(
+            Duration::from_secs(5),
+            f.get(&format!("/v1/jobs/{id}/events/stream")),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("job {id}'s event stream did not end"));
+        assert_eq!(stream.status, 200);
+    }
 }

@@ -265,3 +265,51 @@ pub async fn set_state_race_has_one_winner(store: &dyn EventStore) {
         "the winner's state is the job's state"
     );
 }
+
+/// `append_state` writes the event and the state column together, and a missing job gets
+/// neither.
+pub async fn append_state_writes_the_event_and_the_column_together(store: &dyn EventStore) {
+    let id = create(store, new_job("atomic", "unknown", "s", &[])).await;
+    let started = new_event(id, "JobStateStarted", "{}");
+    let seq = must(
+        store.append_state(&started, "started").await,
+        "append_state",
+    );
+    let job = must(store.job(id).await, "job").expect("the job");
+    assert_eq!(job.state, "started");
+    let events = all_events(store, id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].seq, events[0].name.as_str()),
+        (seq, "JobStateStarted")
+    );
+    let later = must(
+        store
+            .append_state(&new_event(id, "JobStateCompleted", "{}"), "completed")
+            .await,
+        "append_state",
+    );
+    assert!(later > seq, "sequence numbers increase");
+    assert_eq!(
+        must(store.job(id).await, "job").map(|j| j.state).as_deref(),
+        Some("completed")
+    );
+    let missing = new_event(999, "JobStateStarted", "{}");
+    match store.append_state(&missing, "started").await {
+        Err(StoreError::NotFound(999)) => {}
+        other => panic!("append_state for a missing job gave {other:?}"),
+    }
+    assert!(all_events(store, 999).await.is_empty(), "nothing written");
+    match store
+        .append_state(&new_event(id, "x", "{}"), "bad\0state")
+        .await
+    {
+        Err(StoreError::NulInText { .. }) => {}
+        other => panic!("a NUL in the state gave {other:?}"),
+    }
+    assert_eq!(
+        all_events(store, id).await.len(),
+        2,
+        "nothing written for a refused state"
+    );
+}

@@ -379,14 +379,7 @@ macro_rules! sql_store {
                     return Ok(Vec::new());
                 }
                 let failed = StoreError::query("append events");
-                let mut tx = self
-                    .write
-                    .begin_with(self.dialect.begin_write)
-                    .await
-                    .map_err(failed)?;
-                if let Some(lock) = self.dialect.lock_events {
-                    sqlx::query(lock).execute(&mut *tx).await.map_err(failed)?;
-                }
+                let mut tx = self.begin_append("append events").await?;
                 // Checked here rather than by a foreign key (which cost PostgreSQL a third of
                 // its append rate): jobs are never deleted, so a job seen is a job kept.
                 if let Some(missing) = self.missing_job(&mut tx, events).await? {
@@ -409,6 +402,57 @@ macro_rules! sql_store {
                 }
                 tx.commit().await.map_err(failed)?;
                 Ok(seqs)
+            }
+
+            /// A write transaction that appends events, the dialect's event lock taken
+            /// (so that sequence numbers become visible in order).
+            async fn begin_append(
+                &self,
+                operation: &'static str,
+            ) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
+                let failed = StoreError::query(operation);
+                let mut tx = self
+                    .write
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(failed)?;
+                if let Some(lock) = self.dialect.lock_events {
+                    sqlx::query(lock).execute(&mut *tx).await.map_err(failed)?;
+                }
+                Ok(tx)
+            }
+
+            async fn append_state_now(
+                &self,
+                event: &NewEvent,
+                state: &str,
+            ) -> Result<Seq, StoreError> {
+                check_events(std::slice::from_ref(event))?;
+                check_states(None, state)?;
+                let failed = StoreError::query("append a state event");
+                let Some(db_job) = db_id(event.job_id) else {
+                    return Err(StoreError::NotFound(event.job_id));
+                };
+                let mut tx = self.begin_append("append a state event").await?;
+                // The update finds the job or not: a missing job writes nothing.
+                let updated = sqlx::query("UPDATE jobs SET state = $1 WHERE id = $2")
+                    .bind(state)
+                    .bind(db_job)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?
+                    .rows_affected();
+                if updated == 0 {
+                    tx.rollback().await.map_err(failed)?;
+                    return Err(StoreError::NotFound(event.job_id));
+                }
+                let row = <$db as EventInserts>::insert_events(std::slice::from_ref(event))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+                let seq = stored_id(row.try_get(0).map_err(failed)?);
+                tx.commit().await.map_err(failed)?;
+                Ok(seq)
             }
 
             /// The first job of `events`, in their order, that does not exist.
@@ -559,6 +603,14 @@ macro_rules! sql_store {
                 events: &'a [NewEvent],
             ) -> BoxFuture<'a, Result<Vec<Seq>, StoreError>> {
                 Box::pin(self.append_now(events))
+            }
+
+            fn append_state<'a>(
+                &'a self,
+                event: &'a NewEvent,
+                state: &'a str,
+            ) -> BoxFuture<'a, Result<Seq, StoreError>> {
+                Box::pin(self.append_state_now(event, state))
             }
 
             fn events<'a>(

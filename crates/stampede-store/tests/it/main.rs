@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             check!(list_filters);
             check!(set_state_is_compare_and_set);
             check!(set_state_race_has_one_winner);
+            check!(append_state_writes_the_event_and_the_column_together);
             check!(append_assigns_increasing_seqs);
             check!(append_is_atomic);
             check!(large_batches_span_statements);

@@ -15,18 +15,32 @@ use super::{BIN, text};
 
 /// One HTTP/1.1 request; returns the status and the JSON body.
 pub(super) fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    try_http(addr, method, path, token, body)
+        .unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"))
+}
+
+/// [`http`], or why no whole answer came (the server is gone).
+fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(addr)?;
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Token {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    )?;
     let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    let status = reply[9..12].parse().unwrap();
+    stream.read_to_string(&mut reply)?;
+    let status = reply
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {reply:?}")))?;
     let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
 /// `stampede server token create`: the secret it prints.
@@ -258,4 +272,76 @@ fn the_server_writes_json_log_lines_when_asked() {
     assert!(logged("job ended"), "{stderr}");
     // The user-facing lines stay sentences.
     assert!(stderr.contains("pausing the running jobs"), "{stderr}");
+}
+
+/// `kill -9` during submissions from 8 threads, three times: after a last restart every
+/// acknowledged job (a 201 that arrived whole) ends completed or failed; none is stuck.
+fn kill_9_during_submissions_leaves_no_job_unsettled(backend: TestBackend) {
+    let Some(store) = Db::open(backend) else {
+        return;
+    };
+    let db = store.url.clone();
+    let token = create_token(&db, "crash");
+    let job = "name: quick\ntests:\n  - name: t\n    steps:\n      - name: hi\n        echo: { text: hi }\n";
+    let acknowledged = std::sync::Mutex::new(Vec::new());
+    for round in 0..3 {
+        let (mut server, addr) = start_server(&db);
+        std::thread::scope(|threads| {
+            for _ in 0..8 {
+                threads.spawn(|| {
+                    while let Ok((status, body)) = try_http(&addr, "POST", "/v1/jobs", &token, job)
+                    {
+                        assert_eq!(status, 201, "{body}");
+                        let id = body["job_id"].as_u64().unwrap();
+                        acknowledged.lock().unwrap().push(id);
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(700 + 200 * round));
+            server.kill().unwrap();
+        });
+        let _ = server.wait();
+    }
+    let acknowledged = acknowledged.into_inner().unwrap();
+    assert!(
+        acknowledged.len() > 24,
+        "only {} jobs acknowledged",
+        acknowledged.len()
+    );
+    let (mut server, addr) = start_server(&db);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut stuck: Vec<(u64, String)> =
+        acknowledged.iter().map(|&id| (id, String::new())).collect();
+    while !stuck.is_empty() && Instant::now() < deadline {
+        stuck.retain_mut(|(id, state)| {
+            let (status, body) = http(&addr, "GET", &format!("/v1/jobs/{id}"), &token, "");
+            assert_eq!(status, 200, "job {id}: {body}");
+            *state = body["state"].as_str().unwrap_or_default().to_string();
+            !matches!(state.as_str(), "completed" | "failed")
+        });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    eprintln!(
+        "{} jobs acknowledged over 3 kills, {} not settled",
+        acknowledged.len(),
+        stuck.len()
+    );
+    assert!(
+        stuck.is_empty(),
+        "{} of {} acknowledged jobs not settled: {stuck:?}",
+        stuck.len(),
+        acknowledged.len()
+    );
+}
+
+#[test]
+fn kill_9_during_submissions_leaves_no_job_unsettled_sqlite() {
+    kill_9_during_submissions_leaves_no_job_unsettled(TestBackend::Sqlite);
+}
+
+#[test]
+fn kill_9_during_submissions_leaves_no_job_unsettled_postgres() {
+    kill_9_during_submissions_leaves_no_job_unsettled(TestBackend::Postgres);
 }
