@@ -1,7 +1,7 @@
 //! Durations in files and flags: `"10s"`, `"1m30s"`, `"500ms"`, or a number of seconds.
 //!
 //! ConTest descriptors write durations the way Go's `time.ParseDuration` reads them
-//! (`"1.5h"`, `"1m30.5s"`, `"10µs"`), so [`parse_go`] reads exactly that syntax, and
+//! (`"1.5h"`, `"1m30.5s"`, `"10µs"`), so `parse_go` reads exactly that syntax, and
 //! [`parse`] falls back to it for the Go forms humantime does not know.
 
 use std::time::Duration;

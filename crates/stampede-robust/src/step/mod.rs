@@ -5,7 +5,7 @@
 //! under test first and removed after, run a fixed body of actions or random weighted
 //! actions for a duration; faults (a SIGKILL and restart of the server, a client restart)
 //! land between actions. Every snapshot is fingerprinted first and recorded as a
-//! `RobustnessSnapshot` event ([`store`]), so snapshots of earlier runs are restored and
+//! `RobustnessSnapshot` event (`store.rs`), so snapshots of earlier runs are restored and
 //! checked before this run starts; at the end every live snapshot is checked once more.
 //! The statistics are a `RobustnessStats` event; any difference, lost snapshot or client
 //! error fails the target with a report naming the damaged files.

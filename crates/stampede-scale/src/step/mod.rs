@@ -1,8 +1,8 @@
 //! The `scale` step: coder's scale-test harness driven by a declared lifecycle.
 //!
-//! On one target (the system under test) the step compiles the config into a [`Plan`]
+//! On one target (the system under test) the step compiles the config into a `Plan`
 //! (`runner.rs`), runs the setup phases once, opens each update stream once and fans it
-//! out per runner with a [`Dispatcher`] (`streams.rs`), registers `runners` [`Runner`]s
+//! out per runner with a [`Dispatcher`] (`streams.rs`), registers `runners` `Runner`s
 //! with a [`Harness`] and runs them, then cleans up the runs that started. The results
 //! (`report.rs`) are written as one `ScaleResults` event; a run that failed fails the
 //! target with a message naming the failures.
