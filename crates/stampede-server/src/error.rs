@@ -60,6 +60,11 @@ impl ApiError {
         error
     }
 
+    /// 422: the request is well formed but cannot be taken as it is.
+    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
     /// 500: the store failed (never a bad request).
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
@@ -79,7 +84,11 @@ impl ApiError {
 
 impl From<stampede_store::StoreError> for ApiError {
     fn from(e: stampede_store::StoreError) -> ApiError {
-        ApiError::internal(format!("the event store failed: {e}"))
+        match e {
+            // Text the store cannot keep is the request's fault, not the store's.
+            stampede_store::StoreError::NulInText { .. } => ApiError::bad_request(e.to_string()),
+            e => ApiError::internal(format!("the event store failed: {e}")),
+        }
     }
 }
 

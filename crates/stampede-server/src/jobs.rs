@@ -237,15 +237,25 @@ fn with_instance_tag(state: &State, mut tags: Vec<String>) -> Vec<String> {
     tags
 }
 
+/// The longest `Idempotency-Key` taken (a UUID is 36 characters).
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
 /// The `Idempotency-Key` header, if sent.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    headers
-        .get("idempotency-key")
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be text"))
-        })
-        .transpose()
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be text"))?;
+    if key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::bad_request(format!(
+            "the Idempotency-Key header is {} bytes long; send at most {MAX_IDEMPOTENCY_KEY} \
+             (a UUID is 36)",
+            key.len()
+        )));
+    }
+    Ok(Some(key))
 }
 
 /// Stores `new` (once per idempotency key) and runs `job` if this call created it: 201, or
@@ -256,10 +266,23 @@ async fn create(
     job: Job,
     key: Option<&str>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    let descriptor = new.descriptor.clone();
     let (id, created) = match key {
         Some(key) => state.store.create_job_once(key, new).await?,
         None => (state.store.create_job(new).await?, true),
     };
+    if !created {
+        // A retry repeats its request; another request under the same key is a mistake
+        // that would otherwise silently get the old job (k6 and Stripe answer so too).
+        let earlier = state.store.job(id).await?;
+        if earlier.is_some_and(|earlier| earlier.descriptor != descriptor) {
+            return Err(ApiError::unprocessable(format!(
+                "the Idempotency-Key {:?} was used for job {id}, with another descriptor; \
+                 send a new key for a new job",
+                key.unwrap_or_default()
+            )));
+        }
+    }
     let name = job.name.clone();
     if created {
         spawn(state, id, job, None);

@@ -345,8 +345,8 @@ fn parameters() -> Value {
         },
         "IdempotencyKey": {
             "name": "Idempotency-Key", "in": "header",
-            "description": "Makes a retried request safe: a second request with the same key (in the project) creates nothing and answers the first job.",
-            "schema": { "type": "string" }
+            "description": "Makes a retried request safe: a second request with the same key (in the project) creates nothing and answers the first job. At most 255 bytes (400 above); the same key with another descriptor is refused with 422.",
+            "schema": { "type": "string", "maxLength": 255 }
         }
     })
 }

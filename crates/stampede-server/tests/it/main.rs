@@ -34,6 +34,7 @@ on_every_backend!(
     many_short_jobs_leave_the_store_usable,
     jobs_run_on_the_servers_clock,
     a_restart_settles_every_unfinished_job,
+    idempotency_keys_and_nul_are_refused_with_a_4xx,
 );
 
 struct Reply {
@@ -546,4 +547,44 @@ async fn a_restart_settles_every_unfinished_job(f: &mut Fixture) {
         .unwrap_or_else(|_| panic!("job {id}'s event stream did not end"));
         assert_eq!(stream.status, 200);
     }
+}
+
+/// An `Idempotency-Key` is at most 255 bytes (PostgreSQL answered 500 above its index's
+/// limit), a key reused for another descriptor is refused (it silently returned the old
+/// job), and a NUL in the descriptor's text is the request's fault (it was a 500).
+async fn idempotency_keys_and_nul_are_refused_with_a_4xx(f: &Fixture) {
+    let submit = async |key: &str, body: &str| {
+        call(
+            f.addr(),
+            "POST",
+            "/v1/jobs",
+            Some(&f.token),
+            body.as_bytes(),
+            &[("idempotency-key", key)],
+        )
+        .await
+    };
+    let long = "k".repeat(4000);
+    let reply = submit(&long, QUICK).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.body.to_string().contains("at most 255"),
+        "{}",
+        reply.body
+    );
+    let longest = "k".repeat(255);
+    assert_eq!(submit(&longest, QUICK).await.status, 201);
+    assert_eq!(submit(&longest, QUICK).await.status, 200, "a retry");
+    let other = SLOW;
+    let reply = submit(&longest, other).await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert!(
+        reply.body.to_string().contains("send a new key"),
+        "{}",
+        reply.body
+    );
+    let nul = r#"{"name": "a\u0000b", "tests": [{"name": "t", "steps": [{"name": "s", "echo": {"text": "x"}}]}]}"#;
+    let reply = f.post("/v1/jobs", nul).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.to_string().contains("NUL"), "{}", reply.body);
 }

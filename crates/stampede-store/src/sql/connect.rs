@@ -42,6 +42,11 @@ pub(crate) async fn open_sqlite(url: &str, path: &Path) -> Result<SqlStore<Sqlit
         hint: "check that the directory exists and that this user may write there",
         source: source.into(),
     };
+    create_private(path).map_err(|source| StoreError::Connect {
+        url: redact(url),
+        hint: "check that the directory exists and that this user may write there",
+        source: source.into(),
+    })?;
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -73,6 +78,23 @@ pub(crate) async fn open_sqlite(url: &str, path: &Path) -> Result<SqlStore<Sqlit
         read,
         dialect: &SQLITE,
     })
+}
+
+/// Creates the SQLite file, if it is missing, readable and writable by its owner only: it
+/// holds every job's descriptor and the token hashes. SQLite gives its `-wal` and `-shm`
+/// files the same permissions. An existing file is left as its owner set it.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Connects to the PostgreSQL database at `url` and brings its schema up to date. The

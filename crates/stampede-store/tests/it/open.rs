@@ -133,3 +133,28 @@ async fn sqlite_reads_pages_on_a_current_thread_runtime() {
         .expect("events");
     assert_eq!(read.iter().map(|event| event.seq).collect::<Vec<_>>(), seqs);
 }
+
+/// The SQLite file holds descriptors and token hashes: it is created for its owner only, and
+/// SQLite's `-wal` file follows it.
+#[tokio::test]
+async fn a_new_sqlite_file_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let store = stampede_store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    store
+        .create_job(NewJob {
+            name: "j".into(),
+            state: "unknown".into(),
+            project: "default".into(),
+            ..NewJob::default()
+        })
+        .await
+        .unwrap();
+    for file in [path.clone(), dir.path().join("private.db-wal")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
+}
