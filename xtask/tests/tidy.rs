@@ -125,15 +125,12 @@ fn every_source_file_says_why_it_exists() {
         .filter(|file| !starts_with_module_doc(&read(file)))
         .map(|file| relative(&root, file))
         .collect();
-    let mut message = String::new();
-    collect(
-        &mut message,
+    fail_with(
         "source file(s) with no `//!` doc before their first line of code",
         &offenders,
         "start each with a `//!` doc saying why the file exists (only `#![...]` attributes \
          and comments may come before it)",
     );
-    fail_if_any(&message);
 }
 
 #[test]
@@ -154,9 +151,7 @@ fn no_source_file_is_over_800_lines() {
             (lines > MAX_LINES).then(|| format!("{}: {lines} lines", relative(&root, file)))
         })
         .collect();
-    let mut message = String::new();
-    collect(
-        &mut message,
+    fail_with(
         &format!(
             "file(s) under crates/*/src with more than {MAX_LINES} lines before `#[cfg(test)]` \
              (or in all, without one)"
@@ -164,7 +159,6 @@ fn no_source_file_is_over_800_lines() {
         &offenders,
         "split it by concept (STYLE.md habit 10)",
     );
-    fail_if_any(&message);
 }
 
 /// The most of the workspace's non-test lines one crate may hold: no crate becomes the
@@ -207,9 +201,7 @@ fn no_crate_holds_more_than_a_fifth_of_the_code() {
         .filter(|(_, n)| share(*n) > MAX_SHARE)
         .map(|(name, n)| format!("{name}: {n} of {total} lines ({:.1}%)", 100.0 * share(*n)))
         .collect();
-    let mut message = String::new();
-    collect(
-        &mut message,
+    fail_with(
         &format!(
             "crate(s) holding more than {:.0}% of the workspace's non-test lines",
             100.0 * MAX_SHARE
@@ -217,7 +209,6 @@ fn no_crate_holds_more_than_a_fifth_of_the_code() {
         &offenders,
         "move what is not the crate's own noun into a crate of its own (as the steps are)",
     );
-    fail_if_any(&message);
 }
 
 /// Steps see the step interface, never the runner or the descriptor: in `stampede-job`,
@@ -261,14 +252,11 @@ fn steps_do_not_reach_into_the_runner() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let mut message = String::new();
-    collect(
-        &mut message,
+    fail_with(
         "step file(s) that reach into the runner or the descriptor",
         &offenders,
         "take what the step needs from `StepCtx` (stampede_job::step), or move it there",
     );
-    fail_if_any(&message);
 }
 
 /// Appends one finding to `message` if there are `offenders`: how many, what is wrong,
@@ -286,6 +274,13 @@ fn collect(message: &mut String, problem: &str, offenders: &[String], fix: &str)
         let _ = writeln!(message, "  - {offender}");
     }
     let _ = writeln!(message, "To fix: {fix}.");
+}
+
+/// Fails the test with one finding, if it has `offenders` (see [`collect`]).
+fn fail_with(problem: &str, offenders: &[String], fix: &str) {
+    let mut message = String::new();
+    collect(&mut message, problem, offenders, fix);
+    fail_if_any(&message);
 }
 
 /// Fails the test with everything [`collect`] gathered, if anything.
@@ -360,12 +355,7 @@ fn parse_layers(markdown: &str) -> Result<BTreeMap<String, u32>, Vec<String>> {
     let mut layers: BTreeMap<String, u32> = BTreeMap::new();
     for &(index, row) in &table[separator + 1..] {
         let line = index + 1;
-        let cells: Vec<&str> = row
-            .trim()
-            .trim_matches('|')
-            .split('|')
-            .map(str::trim)
-            .collect();
+        let cells = cells(row);
         let Ok(layer) = cells[0].parse::<u32>() else {
             problems.push(format!(
                 "line {line}: the first column should be a layer number, not `{}`",
@@ -404,15 +394,18 @@ fn parse_layers(markdown: &str) -> Result<BTreeMap<String, u32>, Vec<String>> {
     }
 }
 
-/// Whether a table row is the `|---|:--:|` line between the header and the body.
-fn is_separator(row: &str) -> bool {
-    let cells: Vec<&str> = row
-        .trim()
+/// The cells of a Markdown table row, trimmed.
+fn cells(row: &str) -> Vec<&str> {
+    row.trim()
         .trim_matches('|')
         .split('|')
         .map(str::trim)
-        .collect();
-    cells
+        .collect()
+}
+
+/// Whether a table row is the `|---|:--:|` line between the header and the body.
+fn is_separator(row: &str) -> bool {
+    cells(row)
         .iter()
         .all(|cell| cell.contains('-') && cell.chars().all(|c| c == '-' || c == ':'))
 }
