@@ -6,6 +6,8 @@
 //! A step's crate (or the binary, for every step of its registry) gives a [`Case`] and
 //! calls [`check`]; it returns every failure at once.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -143,12 +145,12 @@ async fn runs_and_stops(registry: &Registry, case: &Case, failures: &mut Vec<Str
     };
     let control = JobControl::default();
     let cancel = control.cancel.clone();
-    let cancelled_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let cancelled_at = Rc::new(Cell::new(None::<Instant>));
     if !ends_at_once {
         let at = cancelled_at.clone();
         tokio::task::spawn_local(async move {
             tokio::time::sleep(RUN_BEFORE_CANCEL).await;
-            *at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+            at.set(Some(Instant::now()));
             cancel.cancel();
         });
     }
@@ -158,9 +160,7 @@ async fn runs_and_stops(registry: &Registry, case: &Case, failures: &mut Vec<Str
         (Ok(JobOutcome::Cancelled), false) | (Ok(JobOutcome::Completed), true) => {}
         (other, _) => failures.push(format!("the job ended {other:?}")),
     }
-    let cancelled = *cancelled_at
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cancelled = cancelled_at.get();
     if let Some(at) = cancelled
         && ended.duration_since(at) > CANCEL_WITHIN
     {

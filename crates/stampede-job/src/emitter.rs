@@ -49,8 +49,8 @@ impl Emitter {
     }
 
     /// The clock events are stamped with.
-    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 
     /// Appends one event with this header; returns when it is durable.

@@ -32,29 +32,10 @@ pub fn job_schema(registry: &Registry) -> String {
         all.extend(steps.into_iter().map(|(k, v)| (k.to_string(), v)));
         all.sort_by(|a, b| a.0.cmp(&b.0));
         *properties = all.into_iter().collect::<Map<_, _>>();
-        insert_after(
-            entry,
-            "properties",
-            "additionalProperties",
-            Value::Bool(false),
-        );
+        entry["additionalProperties"] = Value::Bool(false);
     }
     // Serialized as a schema again, which writes each object's keywords in schemars'
     // order (`$schema`, `title`, `description`, `type` ... first).
     let schema = schemars::Schema::try_from(schema).expect("still a schema");
     serde_json::to_string_pretty(&schema).expect("a schema always serializes")
-}
-
-/// Sets `key` in the object `value`, just after `after` where the map keeps its order.
-fn insert_after(value: &mut Value, after: &str, key: &str, new: Value) {
-    let Value::Object(map) = value else { return };
-    let old = std::mem::take(map);
-    for (k, v) in old {
-        let here = k == after;
-        map.insert(k, v);
-        if here {
-            map.insert(key.to_string(), new.clone());
-        }
-    }
-    map.entry(key.to_string()).or_insert(new);
 }

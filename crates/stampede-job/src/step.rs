@@ -126,35 +126,6 @@ pub struct StepCtx<'a> {
     pub clock: &'a dyn Clock,
 }
 
-impl<'a> StepCtx<'a> {
-    /// A context for one target (the runner's, and the compliance test's).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        target: &'a Target,
-        label: &'a str,
-        name: &'a str,
-        events: &'a Emitter,
-        vars: &'a Vars,
-        cancel: &'a CancellationToken,
-        pause: &'a CancellationToken,
-        observer: &'a dyn JobObserver,
-        clock: &'a dyn Clock,
-    ) -> StepCtx<'a> {
-        StepCtx {
-            target,
-            label,
-            name,
-            events,
-            vars,
-            cancel,
-            pause,
-            resume: None,
-            observer,
-            clock,
-        }
-    }
-}
-
 /// How a step ended for one target.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepOutcome {

@@ -26,11 +26,7 @@ pub(super) fn check(value: &Value, at: &str, registry: &Registry) -> Result<(), 
             }
         }
     }
-    decode_fields(value, at)
-}
-
-/// The entry's own fields (and a value that is not a mapping at all).
-fn decode_fields(value: &Value, at: &str) -> Result<(), Problem> {
+    // The entry's own fields (and a value that is not a mapping at all).
     decode::<StepEntry>(value, at).map(drop)
 }
 

@@ -65,6 +65,9 @@ pub(crate) enum Fatal {
         /// What the step said.
         error: crate::step::StepError,
     },
+    /// The status could not be rebuilt from the store.
+    #[error(transparent)]
+    Status(#[from] RunError),
     /// The runner cannot go on (a target manager timed out, a state cannot be resumed).
     #[error("{0}")]
     Job(String),
@@ -368,7 +371,7 @@ fn after(clock: &dyn Clock, duration: Duration) -> i64 {
 
 impl Runner<'_> {
     fn clock(&self) -> &dyn Clock {
-        self.emitter.clock().as_ref()
+        self.emitter.clock()
     }
 
     /// The payload of a pause in run `run`, at `at`.

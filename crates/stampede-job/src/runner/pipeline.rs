@@ -80,19 +80,18 @@ async fn walk(
         let name = format!("{}/{}", test.name, step.label);
         // The step's own cancel: the job's, or the step's timeout.
         let step_cancel = control.cancel.child_token();
-        let clock = emitter.clock().clone();
-        let mut ctx = StepCtx::new(
+        let ctx = StepCtx {
             target,
-            &step.label,
-            &name,
-            &emitter,
-            &walk.vars,
-            &step_cancel,
-            &control.pause,
+            label: &step.label,
+            name: &name,
+            events: &emitter,
+            vars: &walk.vars,
+            cancel: &step_cancel,
+            pause: &control.pause,
+            resume: walk.step_state.take(),
             observer,
-            clock.as_ref(),
-        );
-        ctx.resume = walk.step_state.take();
+            clock: emitter.clock(),
+        };
         tracing::debug!(step = %name, target = %target.id, kind = step.plugin.key(), "step started");
         let rendered = if step.plugin.renders_its_own_templates() {
             Ok(step.config.clone())

@@ -321,9 +321,7 @@ pub(super) async fn run_reports(
     if job.run_reporters.is_empty() {
         return Ok(());
     }
-    let status = job_status(store, job_id, job)
-        .await
-        .map_err(|e| Fatal::Job(e.to_string()))?;
+    let status = job_status(store, job_id, job).await?;
     let Some(this) = status.runs.iter().find(|r| r.run == run) else {
         return Err(Fatal::Job(format!(
             "run {run} has no status: its events are missing"
@@ -348,9 +346,7 @@ pub(super) async fn final_reports(
     if job.final_reporters.is_empty() {
         return Ok(());
     }
-    let status = job_status(store, job_id, job)
-        .await
-        .map_err(|e| Fatal::Job(e.to_string()))?;
+    let status = job_status(store, job_id, job).await?;
     let runs: Vec<&RunStatus> = status.runs.iter().collect();
     let reports = job
         .final_reporters
