@@ -340,6 +340,10 @@ pub struct JobStatus {
     /// When it first started, µs since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at_us: Option<i64>,
+    /// Waiting for a slot on its server, at this place in the queue (from 1): the server
+    /// runs as many jobs at once as its policy allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<u32>,
     /// When it ended, µs since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at_us: Option<i64>,

@@ -21,11 +21,13 @@
 //! assert_eq!(job.tests[0].steps[0].plugin.key(), "echo");
 //! ```
 
+pub mod access;
 pub mod comparison;
 pub mod compliance;
 mod descriptor;
 pub mod duration;
 mod emitter;
+pub mod policy;
 pub mod registry;
 pub mod runner;
 mod schema;
@@ -35,6 +37,7 @@ pub mod steps;
 pub mod targets;
 pub mod template;
 
+pub use access::{Access, Refused};
 pub use descriptor::spec::{
     CloudOptions, FileReporter as FileReporterSpec, JobSpec, ReporterSpec, ReportingSpec,
     RetriesSpec, StepEntry, TargetsSpec, TestSpec,
@@ -47,4 +50,6 @@ pub use duration::parse as parse_duration;
 pub use emitter::Emitter;
 pub use registry::{Registry, StepPlugin};
 pub use schema::job_schema;
-pub use step::{Capability, JobObserver, Problem, Step, StepCtx, StepError, StepOutcome, Vars};
+pub use step::{
+    Capability, JobObserver, Problem, Step, StepCtx, StepError, StepOutcome, Use, UseKind, Vars,
+};

@@ -18,7 +18,7 @@ use serde_json::Value;
 use stampede_api::job::{StepStatus, Target, TargetStatus};
 use stampede_report::junit::JunitCase;
 
-use crate::step::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, Vars, join};
+use crate::step::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, Use, Vars, join};
 use crate::template;
 
 type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -32,6 +32,7 @@ trait AnyStep: Send + Sync {
     fn shape(&self, config: &Value, at: &str) -> Result<(), Problem>;
     fn problems(&self, config: &Value, at: &str) -> Vec<Problem>;
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema;
+    fn uses(&self, config: &Value) -> Vec<Use>;
     fn run<'a>(
         &'a self,
         config: Value,
@@ -115,6 +116,12 @@ impl<S: Step> AnyStep for Erased<S> {
         generator.subschema_for::<S::Config>()
     }
 
+    fn uses(&self, config: &Value) -> Vec<Use> {
+        // A config whose templates stand where numbers go decodes only once rendered;
+        // its hosts are then checked per target.
+        decode::<S::Config>(config, "").map_or_else(|_| Vec::new(), |c| self.0.uses(&c))
+    }
+
     fn run<'a>(
         &'a self,
         config: Value,
@@ -185,6 +192,11 @@ impl StepPlugin {
     /// earlier steps' variables, its values rendered for a sample target.
     pub(crate) fn problems(&self, config: &Value, at: &str) -> Vec<Problem> {
         self.0.problems(config, at)
+    }
+
+    /// The files and hosts `config` names (see [`Step::uses`]).
+    pub fn uses(&self, config: &Value) -> Vec<Use> {
+        self.0.uses(config)
     }
 
     /// The config's JSON Schema.

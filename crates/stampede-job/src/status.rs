@@ -254,6 +254,7 @@ impl Fold<'_> {
             state,
             error: self.error,
             started_at_us: self.started_at_us,
+            queued: None,
             ended_at_us: self.ended_at_us.filter(|_| state.is_final()),
             runs,
             final_reports: self.final_reports,

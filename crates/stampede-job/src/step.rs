@@ -25,6 +25,7 @@ use stampede_store::StoreError;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::Access;
 use crate::emitter::Emitter;
 
 /// Step variables of one target: by step label, then by name.
@@ -68,6 +69,14 @@ pub trait Step: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The files and hosts `config` names, for a job server's policy: those without
+    /// templates are checked when the job is submitted, and the hosts again per target
+    /// (rendered) before the step runs. Files are opened through
+    /// [`Access::path`](crate::Access::path) all the same.
+    fn uses(&self, _config: &Self::Config) -> Vec<Use> {
+        Vec::new()
+    }
+
     /// Runs the step on one target.
     async fn run(&self, config: &Self::Config, ctx: &StepCtx<'_>)
     -> Result<StepOutcome, StepError>;
@@ -99,6 +108,57 @@ pub enum Capability {
     Network,
 }
 
+/// A file or host a step's config names (see [`Step::uses`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Use {
+    /// Its field in the config (`url`, `requests[1].url`).
+    pub at: String,
+    /// What the step does with it.
+    pub kind: UseKind,
+    /// The path, URL, `host:port` or host, as written.
+    pub name: String,
+}
+
+/// What a step does with a [`Use`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseKind {
+    /// Reads the file or folder.
+    Read,
+    /// Writes the file or into the folder.
+    Write,
+    /// Connects to the host.
+    Connect,
+}
+
+impl Use {
+    /// Reads `name` (a path), named at `at`.
+    pub fn read(at: impl Into<String>, name: impl Into<String>) -> Use {
+        Use {
+            at: at.into(),
+            kind: UseKind::Read,
+            name: name.into(),
+        }
+    }
+
+    /// Writes `name` (a path), named at `at`.
+    pub fn write(at: impl Into<String>, name: impl Into<String>) -> Use {
+        Use {
+            at: at.into(),
+            kind: UseKind::Write,
+            name: name.into(),
+        }
+    }
+
+    /// Connects to `name` (a URL, `host:port` or host), named at `at`.
+    pub fn connect(at: impl Into<String>, name: impl Into<String>) -> Use {
+        Use {
+            at: at.into(),
+            kind: UseKind::Connect,
+            name: name.into(),
+        }
+    }
+}
+
 /// Everything a step sees while it runs on one target.
 #[non_exhaustive]
 pub struct StepCtx<'a> {
@@ -124,6 +184,9 @@ pub struct StepCtx<'a> {
     pub observer: &'a dyn JobObserver,
     /// The time, and waits that must survive a pause.
     pub clock: &'a dyn Clock,
+    /// The files, hosts and processes the job may use: open files and start processes
+    /// through it.
+    pub access: &'a Access,
 }
 
 /// How a step ended for one target.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, duration};
+use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, Use, duration};
 
 use crate::config::LoadStep;
 use crate::run::{RunControl, run_load};
@@ -85,6 +85,10 @@ impl Step for Http {
     fn problems(&self, config: &HttpStepConfig, at: &str) -> Vec<Problem> {
         let found = config.as_load().settings().err().unwrap_or_default();
         Problem::all_under(at, &found)
+    }
+
+    fn uses(&self, config: &HttpStepConfig) -> Vec<Use> {
+        vec![Use::connect("url", &config.url)]
     }
 
     async fn run(

@@ -3,7 +3,7 @@
 //! [`LoadStep`] through the same [`run_load`](crate::run_load).
 
 use stampede_api::job::events;
-use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome};
+use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, Use};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::LoadStep;
@@ -21,6 +21,13 @@ impl Step for Load {
 
     fn problems(&self, config: &LoadStep, at: &str) -> Vec<Problem> {
         Problem::all_under(at, &config.settings().err().unwrap_or_default())
+    }
+
+    fn uses(&self, config: &LoadStep) -> Vec<Use> {
+        let one = config.url.iter().map(|url| Use::connect("url", url));
+        let many = (config.requests.iter().enumerate())
+            .map(|(i, r)| Use::connect(format!("requests[{i}].url"), &r.url));
+        one.chain(many).collect()
     }
 
     /// Runs a load step on one target inside a job: a job cancel stops the schedule (calls

@@ -38,6 +38,14 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, message)
     }
 
+    /// 403: the token's project may not do this, with each reason and how an admin allows
+    /// it.
+    pub fn forbidden(message: impl Into<String>, reasons: Vec<String>) -> ApiError {
+        let mut error = ApiError::new(StatusCode::FORBIDDEN, message);
+        error.details.insert("refused".into(), reasons);
+        error
+    }
+
     /// 404: no such thing (for this token).
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)

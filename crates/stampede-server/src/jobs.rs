@@ -1,6 +1,5 @@
 //! The job endpoints, and the threads that run jobs.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,17 +9,18 @@ use axum::extract::{Path as UrlPath, State as Extract};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use stampede_api::job::{JobState, JobStatus, PausePayload};
+use stampede_api::job::{JobState, JobStatus};
 use stampede_api::server::{ApiEvent, EventPage, JobCreated, JobEntry, JobList, VersionInfo};
 use stampede_api::testrun::{OptionsValid, ValidateOptions};
 use stampede_job::runner::{self, JobControl};
-use stampede_job::{Job, Registry};
+use stampede_job::{Job, policy};
 use stampede_store::{Event, EventQuery, JobId, JobQuery, JobRecord, NewJob};
 
+use crate::State;
 use crate::auth::Project;
 use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::slots::{self, spawn};
 use crate::testruns::is_test_run;
-use crate::{Running, State};
 
 /// The most items a page holds.
 const MAX_PAGE: u32 = 1000;
@@ -31,60 +31,6 @@ pub(crate) async fn version(Extract(state): Extract<Arc<State>>) -> Json<Version
         api: "v1".to_string(),
         server_id: state.server_id.clone(),
     })
-}
-
-/// Runs `job` on a thread of its own, from `resume` if given; `false`, running nothing,
-/// when job `id` already runs on this server.
-fn spawn(state: &Arc<State>, id: JobId, job: Job, resume: Option<PausePayload>) -> bool {
-    let control = JobControl::default();
-    let mut running = state
-        .running
-        .lock()
-        .expect("the job table is never poisoned");
-    if running.contains_key(&id) {
-        return false;
-    }
-    let thread = {
-        let state = state.clone();
-        let control = control.clone();
-        std::thread::Builder::new()
-            .name(format!("job-{id}"))
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(runtime) = runtime {
-                    let local = tokio::task::LocalSet::new();
-                    let store = state.store.clone();
-                    let clock = state.clock.clone();
-                    tracing::info!(job = id, resumed = resume.is_some(), "job started");
-                    let ran = local.block_on(
-                        &runtime,
-                        runner::run_job(store, clock, id, &job, resume, &control, &()),
-                    );
-                    match ran {
-                        Ok(outcome) => {
-                            tracing::info!(job = id, state = outcome.state().name(), "job ended");
-                        }
-                        Err(e) => tracing::error!(job = id, error = %e, "job runner stopped"),
-                    }
-                } else {
-                    tracing::error!(job = id, "cannot build the job's runtime");
-                }
-                state
-                    .running
-                    .lock()
-                    .expect("the job table is never poisoned")
-                    .remove(&id);
-            })
-    };
-    match thread {
-        Ok(thread) => {
-            running.insert(id, Running { control, thread });
-        }
-        Err(e) => tracing::error!(job = id, error = %e, "cannot start the job's thread"),
-    }
-    true
 }
 
 /// On start, every job of this server that is not in a final state is settled, by its
@@ -141,7 +87,7 @@ async fn recover_one(
                     job = id,
                     "recovery: starting a job acknowledged but never started"
                 );
-                spawn(state, id, job, None);
+                spawn(state, id, job, None, &record.project);
             }
             Err(e) => {
                 let why = format!("failed to start job {id}: {e}");
@@ -155,17 +101,19 @@ async fn recover_one(
                 "recovery: the job was running when this server stopped; failed as a zombie"
             );
             runner::record_zombie(&state.store, &state.clock, id).await?;
+            slots::remove_dir(state, id);
         }
         JobState::Cancelling => {
             tracing::info!(job = id, "recovery: the job was being cancelled; cancelled");
             runner::record_cancelled(&state.store, &state.clock, id).await?;
+            slots::remove_dir(state, id);
         }
         JobState::Paused => {
             let pause = runner::latest_pause(&state.store, id).await?;
             let why = match (job, pause) {
                 (Ok(job), Some(Ok(payload))) => {
                     tracing::info!(job = id, "recovery: resuming the paused job");
-                    spawn(state, id, job, Some(payload));
+                    spawn(state, id, job, Some(payload), &record.project);
                     return Ok(());
                 }
                 (Err(e), _) => e.to_string(),
@@ -176,6 +124,7 @@ async fn recover_one(
             tracing::warn!(job = id, why = %why, "recovery: the paused job cannot be resumed; failed");
             let why = format!("failed to resume job {id}: {why}");
             runner::record_failure(&state.store, &state.clock, id, why).await?;
+            slots::remove_dir(state, id);
         }
         // The final event was written but not the column (a store from before the two were
         // one transaction): the column follows the events.
@@ -212,7 +161,7 @@ pub(crate) async fn submit(
             "send the job descriptor (YAML or JSON) as the request body",
         ));
     }
-    let job = parse(&state.registry, text)?;
+    let job = admit(&state, &project, text)?;
     let new = NewJob {
         name: job.name.clone(),
         requestor: query.requestor.unwrap_or_else(|| project.clone()),
@@ -266,7 +215,7 @@ async fn create(
     job: Job,
     key: Option<&str>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
-    let descriptor = new.descriptor.clone();
+    let (descriptor, project) = (new.descriptor.clone(), new.project.clone());
     let (id, created) = match key {
         Some(key) => state.store.create_job_once(key, new).await?,
         None => (state.store.create_job(new).await?, true),
@@ -285,7 +234,7 @@ async fn create(
     }
     let name = job.name.clone();
     if created {
-        spawn(state, id, job, None);
+        spawn(state, id, job, None, &project);
     }
     let status = if created {
         StatusCode::CREATED
@@ -321,7 +270,8 @@ pub(crate) async fn retry(
             latest.name()
         )));
     }
-    let job = rebuild(&state, &record)?;
+    // Checked again: the policy may have changed since.
+    let job = admit(&state, &project, &record.descriptor)?;
     let new = NewJob {
         name: record.name,
         requestor: query.requestor.unwrap_or(record.requestor),
@@ -468,7 +418,13 @@ pub(crate) async fn status(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<JobStatus>, ApiError> {
     let record = owned(&state, &project, &id).await?;
-    Ok(Json(job_status(&state, &record).await?))
+    let mut status = job_status(&state, &record).await?;
+    status.queued = state
+        .slots
+        .lock()
+        .expect("the job table is never poisoned")
+        .queued_at(record.id);
+    Ok(Json(status))
 }
 
 /// The status of a job this server (or another sharing the store) runs, from its events.
@@ -535,11 +491,10 @@ async fn control_of(state: &State, record: &JobRecord) -> Result<JobControl, Api
     let control = (!stopped)
         .then(|| {
             state
-                .running
+                .slots
                 .lock()
                 .expect("the job table is never poisoned")
-                .get(&record.id)
-                .map(|r| r.control.clone())
+                .control(record.id)
         })
         .flatten();
     control.ok_or_else(|| {
@@ -563,8 +518,22 @@ pub(crate) async fn cancel(
 }
 
 /// Cancels a job this server runs: recorded first, so that `cancelled` follows
-/// `cancelling`.
+/// `cancelling`. A queued job leaves the queue, cancelled before it started.
 pub(crate) async fn cancel_job(state: &State, record: &JobRecord) -> Result<(), ApiError> {
+    let was_queued = state
+        .slots
+        .lock()
+        .expect("the job table is never poisoned")
+        .dequeue(record.id);
+    if was_queued {
+        let recorded = async {
+            runner::record_cancelling(&state.store, &state.clock, record.id).await?;
+            runner::record_cancelled(&state.store, &state.clock, record.id).await
+        };
+        return recorded
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()));
+    }
     let control = control_of(state, record).await?;
     runner::record_cancelling(&state.store, &state.clock, record.id)
         .await
@@ -613,7 +582,7 @@ pub(crate) async fn resume(
             ApiError::conflict(format!("job {} has no pause to resume from", record.id))
         })?
         .map_err(ApiError::internal)?;
-    if !spawn(&state, record.id, job, Some(payload)) {
+    if !spawn(&state, record.id, job, Some(payload), &record.project) {
         return Err(ApiError::conflict(format!(
             "job {} is already running again: another request resumed it",
             record.id
@@ -632,10 +601,10 @@ async fn wound_down(state: &State, id: JobId) -> bool {
     let deadline = tokio::time::Instant::now() + WIND_DOWN;
     loop {
         let running = state
-            .running
+            .slots
             .lock()
             .expect("the job table is never poisoned")
-            .contains_key(&id);
+            .is_running(id);
         if !running {
             return true;
         }
@@ -648,6 +617,7 @@ async fn wound_down(state: &State, id: JobId) -> bool {
 
 pub(crate) async fn validate_options(
     Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
     ApiJson(body): ApiJson<ValidateOptions>,
 ) -> Result<Json<OptionsValid>, ApiError> {
     if !body.options.is_object() {
@@ -656,19 +626,39 @@ pub(crate) async fn validate_options(
         ));
     }
     let text = body.options.to_string();
-    let job = parse(&state.registry, &text)?;
+    let job = admit(&state, &project, &text)?;
     Ok(Json(OptionsValid {
         name: job.name,
         tests: job.tests.len(),
     }))
 }
 
-/// A descriptor from a request: 422 with every problem, or 400.
-fn parse(registry: &Registry, text: &str) -> Result<Job, ApiError> {
-    Job::parse(text, "the request body", Path::new("."), registry).map_err(|e| match e {
-        stampede_job::DescriptorError::Invalid { problems, .. } => {
-            ApiError::invalid("the descriptor is invalid", problems)
-        }
-        other => ApiError::bad_request(other.to_string()),
-    })
+/// A descriptor from a request, read as `project`'s jobs may read files, if the server's
+/// policy lets `project` run it: 422 with every problem, 403 with what the project may not
+/// do and how an admin allows it, or 400.
+fn admit(state: &State, project: &str, text: &str) -> Result<Job, ApiError> {
+    let files = state.policy.grants(project).access(None, &state.processes);
+    let job =
+        Job::parse_in(text, "the request body", &files, &state.registry).map_err(|e| match e {
+            stampede_job::DescriptorError::Invalid { problems, .. } => {
+                ApiError::invalid("the descriptor is invalid", problems)
+            }
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+    let refusals = state.policy.check(&job, project);
+    if refusals.is_empty() {
+        return Ok(job);
+    }
+    let first = &refusals[0];
+    Err(ApiError::forbidden(
+        format!(
+            "project {project:?} may not run this job on this server: {first}{}; {}",
+            match refusals.len() {
+                1 => String::new(),
+                n => format!(" and {} more (see details)", n - 1),
+            },
+            policy::how_to_allow(project, &refusals)
+        ),
+        refusals.iter().map(ToString::to_string).collect(),
+    ))
 }

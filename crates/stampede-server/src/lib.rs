@@ -38,11 +38,13 @@ mod error;
 mod jobs;
 mod metrics;
 mod openapi;
+mod slots;
 mod stream;
 mod testruns;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,7 +55,8 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use stampede_core::Clock;
 use stampede_job::Registry;
-use stampede_job::runner::JobControl;
+use stampede_job::access::Processes;
+use stampede_job::policy::Policy;
 use stampede_store::{EventStore, JobId};
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +82,12 @@ pub struct Config {
     pub registry: Registry,
     /// The time: the real clock, or a manual one in tests.
     pub clock: Arc<dyn Clock>,
+    /// What each project's jobs may do, how big they may be and how many run at once.
+    pub policy: Policy,
+    /// Where jobs get their working directories (`job-ID`, made when a job starts and
+    /// removed when it ends); default: `stampede-jobs-SERVER_ID` in the system's temporary
+    /// directory.
+    pub jobs_dir: Option<PathBuf>,
 }
 
 /// What every handler shares.
@@ -93,8 +102,14 @@ pub(crate) struct State {
     pub(crate) instance_tag: Option<String>,
     /// Where each test run's metrics pushes have got to.
     pub(crate) pushes: Mutex<HashMap<JobId, Arc<tokio::sync::Mutex<testruns::PushCursor>>>>,
-    /// The jobs running on this server, by id.
-    pub(crate) running: Mutex<HashMap<JobId, Running>>,
+    /// The jobs running on this server, and those queued.
+    pub(crate) slots: Mutex<slots::Slots>,
+    /// What each project's jobs may do.
+    pub(crate) policy: Policy,
+    /// How allowed processes start (the policy's, with its user looked up).
+    pub(crate) processes: Processes,
+    /// See [`Config::jobs_dir`].
+    pub(crate) jobs_dir: PathBuf,
     /// Cancelled when the server stops: live event streams end, so that the graceful
     /// shutdown does not wait for them forever.
     pub(crate) stop: CancellationToken,
@@ -122,12 +137,6 @@ impl State {
     }
 }
 
-/// A job running on this server.
-pub(crate) struct Running {
-    pub(crate) control: JobControl,
-    pub(crate) thread: std::thread::JoinHandle<()>,
-}
-
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
@@ -153,6 +162,9 @@ pub enum StartError {
         "instance tag {0:?}: it must start with '_' and hold only letters, digits, '_' and '-'"
     )]
     InstanceTag(String),
+    /// The policy names a user that does not exist.
+    #[error("the server's policy: {0}")]
+    Policy(String),
     /// The store failed while cleaning up after a previous run.
     #[error("cannot recover this server's jobs: {0}")]
     Recover(String),
@@ -172,6 +184,10 @@ impl Server {
                 return Err(StartError::InstanceTag(tag.clone()));
             }
         }
+        let processes = config.policy.processes().map_err(StartError::Policy)?;
+        let jobs_dir = config.jobs_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("stampede-jobs-{}", config.server_id))
+        });
         let stop = CancellationToken::new();
         // Jobs run on runtimes of their own; the store's connections must stay on this one.
         let store = stampede_store::on_runtime(store, tokio::runtime::Handle::current());
@@ -182,7 +198,10 @@ impl Server {
             server_id: config.server_id.clone(),
             instance_tag: config.instance_tag.clone(),
             pushes: Mutex::new(HashMap::new()),
-            running: Mutex::new(HashMap::new()),
+            slots: Mutex::new(slots::Slots::default()),
+            policy: config.policy.clone(),
+            processes,
+            jobs_dir,
             stop: stop.clone(),
             metrics: metrics::Metrics::new(),
         });
@@ -224,14 +243,12 @@ impl Server {
     pub async fn shutdown(self) {
         self.stop.cancel();
         let _ = self.serving.await;
-        let running: Vec<Running> = {
-            let mut running = self
-                .state
-                .running
-                .lock()
-                .expect("the job table is never poisoned");
-            running.drain().map(|(_, r)| r).collect()
-        };
+        let running = self
+            .state
+            .slots
+            .lock()
+            .expect("the job table is never poisoned")
+            .drain();
         for job in &running {
             job.control.pause.cancel();
         }

@@ -97,10 +97,10 @@ fn settled(state: &State, job: JobId, stored: &str) -> bool {
     match JobState::from_name(stored) {
         Some(s) if s.is_final() => true,
         Some(JobState::Paused) => !state
-            .running
+            .slots
             .lock()
             .expect("the job table is never poisoned")
-            .contains_key(&job),
+            .is_running(job),
         _ => false,
     }
 }

@@ -202,6 +202,27 @@ pub(crate) struct ServerArgs {
     /// only jobs that carry it.
     #[arg(long)]
     pub(crate) instance_tag: Option<String>,
+    /// Let every project's jobs do more than the default (no processes, no files outside
+    /// the job's own directory, only the targets' hosts): `exec`, `files:/ABSOLUTE/DIR`,
+    /// `net:HOST|ADDRESS|NETWORK|*`, or `all`; comma-separated or repeated.
+    #[arg(long, value_delimiter = ',', value_name = "GRANT", value_parser = parse_grant)]
+    pub(crate) allow: Vec<stampede_job::policy::Grant>,
+    /// The policy file: grants per project, limits, how processes start (see
+    /// docs/server-security.md).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
+    /// Run the processes of jobs allowed `exec` as this user (the server must be able to
+    /// switch to it); overrides the policy file's `processes.run_as`.
+    #[arg(long, value_name = "USER")]
+    pub(crate) run_as: Option<String>,
+    /// Where jobs get their working directories (default: stampede-jobs-SERVER_ID in the
+    /// system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) jobs_dir: Option<PathBuf>,
+}
+
+fn parse_grant(text: &str) -> Result<stampede_job::policy::Grant, String> {
+    text.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -383,6 +404,13 @@ pub(crate) struct RunArgs {
 pub(crate) struct ValidateArgs {
     /// The job descriptor (YAML or JSON; native or ConTest v1.0).
     pub(crate) file: PathBuf,
+    /// Also check it as a job server with this policy file would, for `--project`: what it
+    /// would refuse (403), and the grant that allows it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) server_policy: Option<PathBuf>,
+    /// The project the job would be submitted for, with --server-policy.
+    #[arg(long, default_value = "default", requires = "server_policy")]
+    pub(crate) project: String,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use stampede_api::job::{JobState, JobStatus, PausePayload};
 use stampede_api::{RunSummary, SUMMARY_SCHEMA, Status, StepSummary, Summary};
 use stampede_core::ExitCode as Code;
 use stampede_core::{Clock, SystemClock};
+use stampede_job::policy::{self, Policy};
 use stampede_job::runner::{self, JobControl, JobObserver, JobOutcome};
 use stampede_job::{FileReporterSpec, Job, ReporterSpec};
 use stampede_metrics::Observer;
@@ -70,7 +71,10 @@ pub(crate) fn read_job(file: &Path) -> Result<(Job, String), Failed> {
 }
 
 pub(crate) fn validate(args: ValidateArgs) -> Result<Code, Failed> {
-    let (job, _) = read_job(&args.file)?;
+    let (job, text) = read_job(&args.file)?;
+    if let Some(file) = &args.server_policy {
+        server_check(&args.file, &text, file, &args.project)?;
+    }
     let steps = job.tests.iter().map(|t| t.steps.len()).sum::<usize>();
     println!(
         "{}: valid: job {:?}, {} test{}, {steps} step{}",
@@ -81,6 +85,31 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<Code, Failed> {
         if steps == 1 { "" } else { "s" },
     );
     Ok(Code::Passed)
+}
+
+/// Checks `text` as a job server with the policy in `policy_file` would for `project`.
+fn server_check(file: &Path, text: &str, policy_file: &Path, project: &str) -> Result<(), Failed> {
+    let path = file.display().to_string();
+    let policy = Policy::load(policy_file).map_err(Failed::config)?;
+    let files = policy.grants(project).access(None, &Default::default());
+    // As the server reads it: files only where the project may read them.
+    let job = Job::parse_in(text, &path, &files, &registry())
+        .map_err(|e| Failed::config(format!("on a server: {e}")))?;
+    let refusals = policy.check(&job, project);
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{path}: a server with the policy {} refuses it for project {project:?} (403), {} problem{}:",
+        policy_file.display(),
+        refusals.len(),
+        if refusals.len() == 1 { "" } else { "s" }
+    );
+    for refusal in &refusals {
+        message.push_str(&format!("\n  {refusal}"));
+    }
+    message.push_str(&format!("\n{}", policy::how_to_allow(project, &refusals)));
+    Err(Failed::config(message))
 }
 
 pub(crate) fn schema() -> Result<Code, Failed> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stampede_core::ExitCode as Code;
+use stampede_job::policy::Policy;
 use stampede_server::{Config, Server};
 use stampede_store::EventStore;
 use tokio::signal::unix::{SignalKind, signal};
@@ -94,6 +95,19 @@ async fn token(command: TokenCommand) -> Result<Code, Failed> {
     Ok(Code::Passed)
 }
 
+/// `stampede-jobs-SERVER_ID-HASH` in the temporary directory: the same for the same
+/// server and store after a restart (a paused job finds its files), another for another
+/// store on the same machine.
+fn default_jobs_dir(server_id: &str, database: &str) -> std::path::PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    database.hash(&mut hasher);
+    std::env::temp_dir().join(format!(
+        "stampede-jobs-{server_id}-{:08x}",
+        hasher.finish() as u32
+    ))
+}
+
 async fn serve(args: ServerArgs) -> Result<Code, Failed> {
     let store = open(&args.database.database).await?;
     let server_id = args.server_id.unwrap_or_else(|| {
@@ -102,6 +116,14 @@ async fn serve(args: ServerArgs) -> Result<Code, Failed> {
             .to_string_lossy()
             .into_owned()
     });
+    let mut policy = match &args.policy {
+        Some(file) => Policy::load(file).map_err(Failed::config)?,
+        None => Policy::default(),
+    };
+    policy.allow.extend(args.allow.iter().cloned());
+    if let Some(user) = &args.run_as {
+        policy.processes.run_as = Some(user.clone());
+    }
     let config = Config {
         addr: args.addr,
         server_id: server_id.clone(),
@@ -109,6 +131,12 @@ async fn serve(args: ServerArgs) -> Result<Code, Failed> {
         instance_tag: args.instance_tag.clone(),
         registry: crate::steps::registry(),
         clock: SystemClock::shared(),
+        policy,
+        jobs_dir: Some(
+            args.jobs_dir
+                .clone()
+                .unwrap_or_else(|| default_jobs_dir(&server_id, &args.database.database)),
+        ),
     };
     let server = Server::start(config, store)
         .await

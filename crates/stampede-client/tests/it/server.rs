@@ -37,6 +37,10 @@ impl Fixture {
                     .with(stampede_job::steps::Echo)
                     .with(stampede_job::steps::Sleep),
                 clock: stampede_core::SystemClock::shared(),
+                policy: stampede_job::policy::Policy::default(),
+                jobs_dir: Some(
+                    std::env::temp_dir().join(format!("stampede-test-jobs-{}", std::process::id())),
+                ),
             },
             store.clone(),
         )

@@ -15,10 +15,9 @@
 //! `[a-zA-Z]\w*`), which is why two of ConTest's own samples are refused, as ConTest
 //! refuses them.
 
-use std::path::Path;
-
 use serde_json::{Map, Value, json};
 
+use crate::access::Access;
 use crate::registry::Registry;
 use crate::step::Problem;
 
@@ -52,7 +51,7 @@ fn lower_keys(value: &Value) -> Value {
 }
 
 struct Translator<'a> {
-    base_dir: &'a Path,
+    files: &'a Access,
     registry: &'a Registry,
     problems: Vec<Problem>,
 }
@@ -282,9 +281,13 @@ impl Translator<'_> {
             self.problem(format!("{path}.URI"), format!("{uri}: only files are fetched (a path or file://); download it and give its path"));
             return None;
         }
-        let file = self
-            .base_dir
-            .join(uri.strip_prefix("file://").unwrap_or(uri));
+        let file = match self.files.path(uri.strip_prefix("file://").unwrap_or(uri)) {
+            Ok(file) => file,
+            Err(refused) => {
+                self.problem(format!("{path}.URI"), refused.message);
+                return None;
+            }
+        };
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
             Err(e) => {
@@ -503,14 +506,14 @@ fn boolean(value: Value) -> Value {
 }
 
 /// Translates a ConTest descriptor to the native form, fetching test steps from files
-/// relative to `base_dir`.
+/// `files` lets it read.
 pub(crate) fn to_native(
     value: &Value,
-    base_dir: &Path,
+    files: &Access,
     registry: &Registry,
 ) -> Result<Value, Vec<Problem>> {
     let mut translator = Translator {
-        base_dir,
+        files,
         registry,
         problems: Vec::new(),
     };
@@ -550,7 +553,7 @@ mod tests {
         }], "reporting": {"runreporters": [{"name": "Noop"}]}});
         assert!(is_contest(&value));
         let registry = Registry::new().with(crate::steps::Echo);
-        let native = to_native(&value, Path::new("."), &registry).unwrap();
+        let native = to_native(&value, &Access::local(), &registry).unwrap();
         assert_eq!(
             native["tests"][0]["steps"][0],
             json!({"name": "e", "echo": {"text": "hi {{ .ID }}"}})

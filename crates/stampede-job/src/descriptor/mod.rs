@@ -39,8 +39,9 @@ use serde_json::Value;
 use stampede_api::job::Target;
 use thiserror::Error;
 
+use crate::access::Access;
 use crate::registry::{Registry, StepPlugin, decode};
-use crate::step::{Capability, Problem};
+use crate::step::{Capability, Problem, Use};
 use spec::{JobSpec, ReporterSpec, TargetsSpec, TestSpec};
 
 pub(crate) use spec::FileReporter;
@@ -108,6 +109,9 @@ pub struct Job {
     pub extended: Value,
     /// Where `stampede cloud run` sends it, if the descriptor says.
     pub cloud: Option<spec::CloudOptions>,
+    /// The files, hosts and processes it may use when it runs: everything on the user's
+    /// own machine; a server confines it (see [`Access`]).
+    pub access: Access,
 }
 
 /// A test of a [`Job`].
@@ -143,6 +147,14 @@ pub enum Targets {
 }
 
 impl Targets {
+    /// The files acquiring these targets reads (see [`Step::uses`](crate::Step::uses)).
+    pub fn uses(&self) -> Vec<Use> {
+        match self {
+            Targets::Csv(csv) => vec![Use::read("csv.file", csv.file.clone())],
+            Targets::List(_) | Targets::Synthetic(_) => Vec::new(),
+        }
+    }
+
     /// What acquiring these targets needs from the machine.
     pub fn needs(&self) -> Vec<Capability> {
         match self {
@@ -170,11 +182,23 @@ pub struct TestStep {
 impl Job {
     /// Reads a native or ConTest descriptor whose steps are `registry`'s. `path` names it in
     /// messages; relative files (CSV targets, ConTest's URI test fetcher) are found from
-    /// `base_dir`.
+    /// `base_dir`. The job may use anything when it runs ([`Access::local`]).
     pub fn parse(
         text: &str,
         path: &str,
         base_dir: &Path,
+        registry: &Registry,
+    ) -> Result<Job, DescriptorError> {
+        Job::parse_in(text, path, &Access::local_at(base_dir), registry)
+    }
+
+    /// [`parse`](Job::parse), reading only the files `files` lets it: a job server's,
+    /// with [`Access::confined`]. A confined job keeps its access (give it its directory
+    /// before it runs); relative CSV paths then resolve when it runs.
+    pub fn parse_in(
+        text: &str,
+        path: &str,
+        files: &Access,
         registry: &Registry,
     ) -> Result<Job, DescriptorError> {
         let value: Value = serde_saphyr::from_str(text).map_err(|e| DescriptorError::Syntax {
@@ -186,7 +210,7 @@ impl Job {
             problems: locate::describe(text, &problems),
         };
         let value = if contest::is_contest(&value) {
-            contest::to_native(&value, base_dir, registry).map_err(|problems| {
+            contest::to_native(&value, files, registry).map_err(|problems| {
                 DescriptorError::Invalid {
                     path: path.to_string(),
                     problems: problems
@@ -199,7 +223,7 @@ impl Job {
             value
         };
         check_version(&value, path)?;
-        decode_and_build(value, base_dir, registry).map_err(located)
+        decode_and_build(value, files, registry).map_err(located)
     }
 
     /// What running this job needs from the machine: what its steps, target sources and
@@ -233,7 +257,7 @@ impl Job {
                 .map(|p| format!("{}: {}", p.path, p.message))
                 .collect(),
         };
-        decode_and_build(value, Path::new("/"), registry).map_err(invalid)
+        decode_and_build(value, &Access::local(), registry).map_err(invalid)
     }
 }
 
@@ -375,20 +399,15 @@ fn decode_pieces(value: &Value, registry: &Registry) -> Result<Decoded, Vec<Prob
 /// Decodes and checks a job: every problem, structural or not, at once.
 fn decode_and_build(
     value: Value,
-    base_dir: &Path,
+    files: &Access,
     registry: &Registry,
 ) -> Result<Job, Vec<Problem>> {
     let decoded = decode_pieces(&value, registry)?;
     if decoded.problems.is_empty() {
-        return build(decoded.spec, value, base_dir, registry);
+        return build(decoded.spec, value, files, registry);
     }
     let mut problems = decoded.problems.clone();
-    if let Err(more) = build(
-        decoded.spec.clone(),
-        decoded.value.clone(),
-        base_dir,
-        registry,
-    ) {
+    if let Err(more) = build(decoded.spec.clone(), decoded.value.clone(), files, registry) {
         problems.extend(more.into_iter().filter(|p| !decoded.about_a_stand_in(p)));
     }
     Err(problems)
@@ -440,7 +459,7 @@ fn name_problems(name: &str, path: &str, what: &str, max: usize) -> Option<Probl
 fn build(
     spec: JobSpec,
     mut extended: Value,
-    base_dir: &Path,
+    files: &Access,
     registry: &Registry,
 ) -> Result<Job, Vec<Problem>> {
     let mut problems = Vec::new();
@@ -503,9 +522,14 @@ fn build(
                     .strip_prefix("file://")
                     .unwrap_or(&csv.file)
                     .to_string();
-                csv.file = base_dir.join(file).display().to_string();
-                // The stored descriptor keeps the resolved path: a resumed job may run
-                // from another directory.
+                // On the user's machine the stored descriptor keeps the resolved path (a
+                // resumed job may run from another directory); a server's job resolves it
+                // in its own directory when it runs.
+                csv.file = if files.is_confined() {
+                    file
+                } else {
+                    files.path(&file).map_or(file, |p| p.display().to_string())
+                };
                 extended["tests"][t]["targets"]["csv"]["file"] = Value::String(csv.file.clone());
                 if let (Some(min), Some(max)) = (csv.min, csv.max)
                     && min > max
@@ -625,6 +649,11 @@ fn build(
             final_reporters: reporting.final_reporters,
             extended,
             cloud: spec.cloud,
+            access: if files.is_confined() {
+                files.clone()
+            } else {
+                Access::local()
+            },
         })
     } else {
         Err(problems)

@@ -196,6 +196,17 @@ pub enum ReporterSpec {
 }
 
 impl ReporterSpec {
+    /// The files the reporter writes (see [`Step::uses`](crate::Step::uses)).
+    pub fn uses(&self) -> Vec<crate::step::Use> {
+        match self {
+            ReporterSpec::Junit(file) => vec![crate::step::Use::write("junit.path", &file.path)],
+            ReporterSpec::Json(file) => vec![crate::step::Use::write("json.path", &file.path)],
+            ReporterSpec::TargetSuccess(_) | ReporterSpec::Thresholds | ReporterSpec::Noop => {
+                Vec::new()
+            }
+        }
+    }
+
     /// What the reporter needs from the machine.
     pub fn needs(&self) -> Vec<crate::step::Capability> {
         match self {

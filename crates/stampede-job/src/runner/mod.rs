@@ -556,17 +556,24 @@ impl Runner<'_> {
                 };
                 return Ok(Some(self.paused(run, at)));
             }
-            let result =
-                match pipeline::run(test, &targets, state, &emitter, self.control, self.observer)
-                    .await
-                {
-                    Ok(result) => result,
-                    Err(fatal) => {
-                        // Release is always attempted; the step's failure is what the job reports.
-                        let _ = self.release(test, &targets, &emitter).await;
-                        return Err(fatal);
-                    }
-                };
+            let result = match pipeline::run(
+                test,
+                &targets,
+                state,
+                &emitter,
+                self.control,
+                self.observer,
+                &self.job.access,
+            )
+            .await
+            {
+                Ok(result) => result,
+                Err(fatal) => {
+                    // Release is always attempted; the step's failure is what the job reports.
+                    let _ = self.release(test, &targets, &emitter).await;
+                    return Err(fatal);
+                }
+            };
             match result {
                 Attempt::Paused(targets, state) => {
                     let at = PausedAt::InTest {
@@ -593,14 +600,18 @@ impl Runner<'_> {
         Ok(None)
     }
 
-    /// Acquires a test's targets: `Ok(None)` after an acquire error (recorded), `Err` when
-    /// the acquire timed out (the job fails).
+    /// Acquires a test's targets: `Ok(None)` after an acquire error (recorded) or a cancel,
+    /// `Err` when the acquire timed out (the job fails).
     async fn acquire(&self, test: &Test, emitter: &Emitter) -> Result<Option<Vec<Target>>, Fatal> {
-        let acquired = tokio::time::timeout(
+        let acquiring = tokio::time::timeout(
             test.acquire_timeout,
-            targets::acquire(&test.targets, self.job_id),
-        )
-        .await;
+            targets::acquire(&test.targets, self.job_id, &self.job.access),
+        );
+        // A cancel stops the acquire, however many targets are being made.
+        let acquired = tokio::select! {
+            acquired = acquiring => acquired,
+            () = self.control.cancel.cancelled() => return Ok(None),
+        };
         match acquired {
             Err(_) => Err(Fatal::Job(format!(
                 "target manager acquire timed out after {}",

@@ -15,8 +15,9 @@ use stampede_api::job::{
 };
 
 use super::{Attempt, Emitter, Fatal, JobControl, JobObserver};
-use crate::descriptor::Test;
-use crate::step::{StepCtx, StepOutcome, Vars};
+use crate::access::Access;
+use crate::descriptor::{Test, TestStep};
+use crate::step::{StepCtx, StepOutcome, UseKind, Vars};
 use crate::template;
 
 /// Where one target is.
@@ -49,6 +50,30 @@ fn error_payload(error: &str) -> Option<Value> {
     )
 }
 
+/// Where the rendered config of a step reaches a host the job may not reach from this
+/// target.
+fn refused_host(
+    step: &TestStep,
+    config: &Value,
+    access: &Access,
+    target: &Target,
+) -> Option<String> {
+    if !access.is_confined() {
+        return None;
+    }
+    step.plugin
+        .uses(config)
+        .into_iter()
+        .filter(|u| u.kind == UseKind::Connect)
+        .find_map(|u| access.connect(&u.name, Some(target)).err().map(|e| (u.at, e)))
+        .map(|(at, refused)| {
+            format!(
+                "{at}: {refused}; an admin grants it with `--allow {}` or in the server's policy file",
+                refused.grant
+            )
+        })
+}
+
 async fn walk(
     test: &Test,
     target: &Target,
@@ -56,6 +81,7 @@ async fn walk(
     emitter: &Emitter,
     control: &JobControl,
     observer: &dyn JobObserver,
+    access: &Access,
 ) -> End {
     while walk.step < test.steps.len() {
         let step = &test.steps[walk.step];
@@ -91,6 +117,7 @@ async fn walk(
             resume: walk.step_state.take(),
             observer,
             clock: emitter.clock(),
+            access,
         };
         tracing::debug!(step = %name, target = %target.id, kind = step.plugin.key(), "step started");
         let rendered = if step.plugin.renders_its_own_templates() {
@@ -98,6 +125,12 @@ async fn walk(
         } else {
             template::render_config(&step.config, target, &walk.vars)
         };
+        let rendered = rendered
+            .map_err(|e| format!("cannot render the step's config: {e}"))
+            .and_then(|config| match refused_host(step, &config, access, target) {
+                Some(refused) => Err(refused),
+                None => Ok(config),
+            });
         let outcome = match rendered {
             Ok(config) => {
                 let running = step.plugin.run(config, &ctx);
@@ -122,9 +155,7 @@ async fn walk(
                     }
                 }
             }
-            Err(e) => Ok(StepOutcome::Failed(format!(
-                "cannot render the step's config: {e}"
-            ))),
+            Err(why) => Ok(StepOutcome::Failed(why)),
         };
         let written = match outcome {
             Err(error) => {
@@ -173,6 +204,7 @@ pub(super) async fn run(
     emitter: &Emitter,
     control: &JobControl,
     observer: &dyn JobObserver,
+    access: &Access,
 ) -> Result<Attempt, Fatal> {
     if let Some(state) = &state
         && state.version != TEST_RUNNER_STATE_VERSION
@@ -205,7 +237,7 @@ pub(super) async fn run(
     let ends = join_all(walks.iter_mut().zip(targets).map(|(w, target)| {
         let (attempt, fatal) = (&attempt, &fatal);
         async move {
-            let end = walk(test, target, w, emitter, attempt, observer).await;
+            let end = walk(test, target, w, emitter, attempt, observer, access).await;
             if matches!(end, End::Fatal(_)) {
                 fatal.cancel();
             }

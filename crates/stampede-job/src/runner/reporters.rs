@@ -19,6 +19,7 @@ use stampede_report::junit::{CaseOutcome, JunitCase, JunitReport, JunitSuite, to
 use stampede_store::{EventStore, JobId};
 
 use super::{Emitter, Fatal, JobObserver, job_status};
+use crate::access::Refused;
 use crate::comparison::Expression;
 use crate::descriptor::spec::ReporterSpec;
 use crate::descriptor::{FileReporter, Job};
@@ -36,10 +37,10 @@ fn name(spec: &ReporterSpec) -> &'static str {
 }
 
 /// The file for `run` (`None`: the whole job): `-runN` before the extension when the job
-/// has more than one run.
-fn file_for(path: &str, run: Option<u32>, job: &Job) -> PathBuf {
-    let path = Path::new(path);
-    match run {
+/// has more than one run; where the job's access puts it, if it lets the job write there.
+fn file_for(path: &str, run: Option<u32>, job: &Job) -> Result<PathBuf, Refused> {
+    let path = job.access.path(path)?;
+    Ok(match run {
         Some(run) if job.runs != 1 => {
             let stem = path
                 .file_stem()
@@ -51,8 +52,8 @@ fn file_for(path: &str, run: Option<u32>, job: &Job) -> PathBuf {
             };
             path.with_file_name(name)
         }
-        _ => path.to_path_buf(),
-    }
+        _ => path,
+    })
 }
 
 fn report(spec: &ReporterSpec, success: bool, data: serde_json::Value) -> Report {
@@ -272,17 +273,19 @@ fn judge(spec: &ReporterSpec, job: &Job, runs: &[&RunStatus], run: Option<u32>) 
         }
         ReporterSpec::Thresholds => thresholds(spec, runs),
         ReporterSpec::Junit(FileReporter { path }) => {
-            let path = file_for(path, run, job);
-            match to_xml(&junit_report(job, runs)) {
-                Ok(xml) => write(spec, &path, &xml),
-                Err(e) => report(spec, false, serde_json::json!([e.to_string()])),
+            match (file_for(path, run, job), to_xml(&junit_report(job, runs))) {
+                (Ok(path), Ok(xml)) => write(spec, &path, &xml),
+                (Err(e), _) => report(spec, false, serde_json::json!([e.to_string()])),
+                (_, Err(e)) => report(spec, false, serde_json::json!([e.to_string()])),
             }
         }
-        ReporterSpec::Json(FileReporter { path }) => {
-            let path = file_for(path, run, job);
-            let text = serde_json::to_string_pretty(runs).expect("a status always serializes");
-            write(spec, &path, &(text + "\n"))
-        }
+        ReporterSpec::Json(FileReporter { path }) => match file_for(path, run, job) {
+            Ok(path) => {
+                let text = serde_json::to_string_pretty(runs).expect("a status always serializes");
+                write(spec, &path, &(text + "\n"))
+            }
+            Err(e) => report(spec, false, serde_json::json!([e.to_string()])),
+        },
     }
 }
 

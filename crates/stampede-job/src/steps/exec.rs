@@ -12,13 +12,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use stampede_api::job::events;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command;
 
 use stampede_store::StoreError;
 
 use crate::duration;
 use crate::emitter::Emitter;
-use crate::step::{Capability, Step, StepCtx, StepError, StepOutcome};
+use crate::step::{Capability, Step, StepCtx, StepError, StepOutcome, Use};
 
 /// The most output lines kept as events per stream; the rest are counted.
 const MAX_LINES: usize = 10_000;
@@ -34,10 +33,12 @@ pub struct ExecConfig {
     /// Its arguments (templates over the target).
     #[serde(default)]
     pub args: Vec<String>,
-    /// Environment variables added to stampede's own.
+    /// Environment variables added to stampede's own (on a job server: the only ones, with
+    /// `PATH` and `HOME`, unless its policy keeps its environment).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// The working directory (default: stampede's).
+    /// The working directory (default: stampede's; on a job server, the job's own, and a
+    /// relative one is inside it).
     #[serde(default)]
     pub dir: Option<String>,
     /// Kill the command and fail the target after this long (default: no limit).
@@ -118,24 +119,40 @@ impl Step for Exec {
     const SUMMARY: &'static str = "Run a command.";
     const NEEDS: &'static [Capability] = &[Capability::RunProcesses];
 
+    fn uses(&self, config: &ExecConfig) -> Vec<Use> {
+        config
+            .dir
+            .iter()
+            .map(|dir| Use::write("dir", dir))
+            .collect()
+    }
+
     async fn run(&self, config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
         run(config, ctx).await
     }
 }
 
 async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
-    let mut command = Command::new(&config.command);
+    let mut command = match ctx.access.command(&config.command, &config.args) {
+        Ok(command) => command,
+        Err(refused) => return Ok(StepOutcome::Failed(refused.to_string())),
+    };
     command
-        .args(&config.args)
         .envs(&config.env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     if let Some(dir) = &config.dir {
-        command.current_dir(dir);
+        match ctx.access.path(dir) {
+            Ok(dir) => command.current_dir(dir),
+            Err(refused) => return Ok(StepOutcome::Failed(format!("dir: {refused}"))),
+        };
     }
+    // The shorter of the step's timeout and the server's limit on processes.
+    let timeout = match (config.timeout, ctx.access.process_timeout()) {
+        (Some(own), Some(limit)) => Some(own.min(limit)),
+        (own, limit) => own.or(limit),
+    };
     ctx.events
         .emit(
             events::CMD_START,
@@ -175,7 +192,7 @@ async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, Step
         0,
     );
     let limit = async {
-        match config.timeout {
+        match timeout {
             Some(timeout) => tokio::time::sleep(timeout).await,
             None => std::future::pending().await,
         }
@@ -201,7 +218,7 @@ async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, Step
             return Ok(StepOutcome::Failed(format!(
                 "{:?} did not end within {} and was killed",
                 config.command,
-                humantime::format_duration(config.timeout.unwrap_or_default())
+                humantime::format_duration(timeout.unwrap_or_default())
             )));
         }
         End::Cancelled => {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use tokio::net::{TcpStream, UdpSocket, lookup_host};
 
 use crate::duration;
-use crate::step::{Capability, Problem, Step, StepCtx, StepError, StepOutcome};
+use crate::step::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, Use};
 
 /// Waits until a port accepts connections.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -108,6 +108,10 @@ impl Step for WaitPort {
 
     fn problems(&self, config: &WaitPortConfig, at: &str) -> Vec<Problem> {
         Problem::all_under(at, &config.problems())
+    }
+
+    fn uses(&self, config: &WaitPortConfig) -> Vec<Use> {
+        vec![Use::connect("host", &config.host)]
     }
 
     async fn run(

@@ -8,26 +8,42 @@ pub mod csv;
 
 use stampede_api::job::Target;
 
+use crate::access::Access;
 use crate::descriptor::Targets;
 
-/// The targets of one test attempt. `seed` orders a shuffled CSV selection.
-pub(crate) async fn acquire(targets: &Targets, seed: u64) -> Result<Vec<Target>, String> {
+/// How many synthetic targets are made between looks at whether the acquire was given up.
+const MADE_AT_ONCE: u32 = 10_000;
+
+/// The targets of one test attempt. `seed` orders a shuffled CSV selection; `access`
+/// says where a CSV file is and whether the job may read it.
+pub(crate) async fn acquire(
+    targets: &Targets,
+    seed: u64,
+    access: &Access,
+) -> Result<Vec<Target>, String> {
     match targets {
         Targets::List(list) => Ok(list.clone()),
         Targets::Synthetic(synthetic) => {
             let prefix = synthetic.prefix.as_deref().unwrap_or("target");
             let host = synthetic.host.as_deref().unwrap_or("127.0.0.1");
-            Ok((1..=synthetic.count)
-                .map(|n| Target {
+            let mut made = Vec::new();
+            for n in 1..=synthetic.count {
+                made.push(Target {
                     id: format!("{prefix}-{n}"),
                     host: host.to_string(),
                     url: synthetic.url.clone().unwrap_or_default(),
                     ..Target::default()
-                })
-                .collect())
+                });
+                if n % MADE_AT_ONCE == 0 {
+                    // Lets a cancel or the acquire timeout in.
+                    tokio::task::yield_now().await;
+                }
+            }
+            Ok(made)
         }
         Targets::Csv(spec) => {
-            let text = tokio::fs::read_to_string(&spec.file)
+            let file = access.path(&spec.file).map_err(|e| e.to_string())?;
+            let text = tokio::fs::read_to_string(&file)
                 .await
                 .map_err(|e| format!("cannot read the targets file {}: {e}", spec.file))?;
             let hosts = csv::parse_hosts(&text, &spec.file)?;

@@ -89,6 +89,10 @@ pub(crate) async fn start_on(
                 .with(stampede_job::steps::Echo)
                 .with(stampede_job::steps::Sleep),
             clock,
+            policy: stampede_job::policy::Policy::default(),
+            jobs_dir: Some(
+                std::env::temp_dir().join(format!("stampede-test-jobs-{}", std::process::id())),
+            ),
         },
         store.clone(),
     )

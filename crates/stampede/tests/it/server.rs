@@ -195,7 +195,7 @@ fn login_cloud_run_and_jobs_verbs_against_a_server() {
     let job = dir.path().join("job.yaml");
     std::fs::write(
         &job,
-        "name: remote\ntags: [cli]\ntests:\n  - name: t\n    targets: { synthetic: { count: 2 } }\n    steps:\n      - name: hi\n        exec: { command: echo, args: ['{{ target.id }}'] }\n",
+        "name: remote\ntags: [cli]\ntests:\n  - name: t\n    targets: { synthetic: { count: 2 } }\n    steps:\n      - name: hi\n        echo: { text: '{{ target.id }}' }\n",
     )
     .unwrap();
     let summary = dir.path().join("status.json");
