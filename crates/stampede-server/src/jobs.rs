@@ -17,7 +17,7 @@ use stampede_job::runner::{self, JobControl};
 use stampede_job::{Job, Registry};
 use stampede_store::{Event, EventQuery, JobId, JobQuery, JobRecord, NewJob};
 
-use crate::auth::Project;
+use crate::auth::{Project, Requestor};
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::testruns::is_test_run;
 use crate::{Running, State};
@@ -193,17 +193,33 @@ async fn recover_one(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubmitQuery {
-    /// Who submits (default: the token's project).
+    /// Refused: the requestor is the token's identity. Named here so that a client still
+    /// sending it is told why, not that the parameter is unknown.
     requestor: Option<String>,
+}
+
+impl SubmitQuery {
+    /// Refuses a `?requestor=`, which would let a token submit in another's name.
+    fn check(&self, requestor: &str) -> Result<(), ApiError> {
+        match &self.requestor {
+            Some(_) => Err(ApiError::bad_request(format!(
+                "?requestor= is no longer taken: the requestor now comes from the token \
+                 (this one submits as {requestor:?}); drop the parameter"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 pub(crate) async fn submit(
     Extract(state): Extract<Arc<State>>,
     Extension(Project(project)): Extension<Project>,
+    Extension(Requestor(requestor)): Extension<Requestor>,
     ApiQuery(query): ApiQuery<SubmitQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    query.check(&requestor)?;
     let body = body.map_err(|e| ApiError::rejected(e.status(), e.body_text()))?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the descriptor must be UTF-8 text (YAML or JSON)"))?;
@@ -215,7 +231,7 @@ pub(crate) async fn submit(
     let job = parse(&state.registry, text)?;
     let new = NewJob {
         name: job.name.clone(),
-        requestor: query.requestor.unwrap_or_else(|| project.clone()),
+        requestor,
         server_id: state.server_id.clone(),
         requested_at_us: state.clock.now_us(),
         descriptor: text.to_string(),
@@ -304,14 +320,17 @@ async fn create(
 }
 
 /// Submits job `id` again, as a new job from its stored descriptors (same name, tags and
-/// project), if it ended or is paused. The old job is left as it is.
+/// project; the retrying token's requestor), if it ended or is paused. The old job is left
+/// as it is.
 pub(crate) async fn retry(
     Extract(state): Extract<Arc<State>>,
     Extension(Project(project)): Extension<Project>,
+    Extension(Requestor(requestor)): Extension<Requestor>,
     UrlPath(id): UrlPath<String>,
     ApiQuery(query): ApiQuery<SubmitQuery>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    query.check(&requestor)?;
     let record = owned(&state, &project, &id).await?;
     let latest = latest_state(&state, record.id).await?;
     if !(latest.is_final() || latest == JobState::Paused) {
@@ -324,7 +343,7 @@ pub(crate) async fn retry(
     let job = rebuild(&state, &record)?;
     let new = NewJob {
         name: record.name,
-        requestor: query.requestor.unwrap_or(record.requestor),
+        requestor,
         server_id: state.server_id.clone(),
         requested_at_us: state.clock.now_us(),
         descriptor: record.descriptor,

@@ -5,13 +5,13 @@
 //! |---|---|
 //! | `GET /healthz` | `ok` (the only call without a token) |
 //! | `GET /v1/version` | the server's version and id |
-//! | `POST /v1/jobs` | submit a descriptor (YAML or JSON, native or ConTest); `Idempotency-Key` makes a retry safe |
+//! | `POST /v1/jobs` | submit a descriptor (YAML or JSON, native or ConTest) as the token's user; `Idempotency-Key` makes a retry safe |
 //! | `GET /v1/jobs?state=&tag=&after=&limit=` | list the project's jobs |
 //! | `GET /v1/jobs/{id}` | the job's status, rebuilt from its events |
 //! | `GET /v1/jobs/{id}/events?after=&limit=` | its events, paged by sequence number |
 //! | `GET /v1/jobs/{id}/events/stream?after=` | its events live, as server-sent events (`Last-Event-ID` resumes) |
 //! | `POST /v1/jobs/{id}/cancel`, `/pause`, `/resume` | control a job this server runs |
-//! | `POST /v1/jobs/{id}/retry?requestor=` | submit an ended or paused job again, as a new job |
+//! | `POST /v1/jobs/{id}/retry` | submit an ended or paused job again, as a new job of the token's user |
 //! | `POST /v1/tests` | create a test run executed elsewhere (`stampede run --out cloud`); returns its `reference_id` |
 //! | `POST /v1/tests/{ref}/metrics` | its interval snapshots, in order (`first` makes a retry safe) |
 //! | `POST /v1/tests/{ref}` | finish it: run status, result status, thresholds |
@@ -19,15 +19,21 @@
 //! | `GET /v1/tests/{ref}` | the run, with its snapshots merged per step and target |
 //! | `GET /v1/test-progress/{ref}` | k6's `run_status`, `result_status` and `progress`, for test runs and jobs |
 //! | `POST /v1/validate-options` | check a descriptor (`{"options": {...}}`) without submitting it |
-//! | `POST /v1/login` | a user's name (`email`) and password for a new token (no token needed) |
-//! | `POST /v1/validate-token` | whether a token is valid (no token needed) |
+//! | `POST /v1/login` | a user's name (`email`) and password for a new token that expires (no token needed; rate-limited, 429 with `Retry-After`) |
+//! | `POST /v1/validate-token` | whether a token is valid: `invalid` for unknown, revoked and expired alike (no token needed) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
-//! | `GET /metrics` | jobs by state and HTTP request counts and durations (OpenMetrics text) |
+//! | `GET /metrics` | the token's project's jobs by state; HTTP request counts and durations (OpenMetrics text) |
 //!
 //! Every call but `/healthz`, `login` and `validate-token` needs `Authorization: Token SECRET`; tokens are created with
-//! [`create_token`] (the secret is shown once and stored as its SHA-256) and belong to a
-//! project: a token sees only its project's jobs. Errors use k6's envelope with a message
-//! that says what to fix.
+//! [`create_token`] (the secret is shown once and stored as its SHA-256) or by logging in
+//! (they then expire after [`LoginLimits::token_ttl`]) and belong to a project: a token sees
+//! only its project's jobs, and the jobs it submits name it (its user, or its name) as their
+//! requestor. Errors use k6's envelope with a message that says what to fix.
+//!
+//! The server protects itself: request heads must arrive within a timeout, the open
+//! connections are capped ([`HttpLimits`], `serve.rs`), and logins are rate-limited per
+//! address and per user name with password checks on a bounded pool ([`LoginLimits`],
+//! `login.rs`).
 //!
 //! Each job runs on a thread of its own (the runner is single-threaded); on start the server
 //! fails the jobs it left `started` (zombies) and resumes the ones it paused; [`Server::
@@ -36,8 +42,11 @@
 mod auth;
 mod error;
 mod jobs;
+mod limiter;
+mod login;
 mod metrics;
 mod openapi;
+mod serve;
 mod stream;
 mod testruns;
 
@@ -57,8 +66,11 @@ use stampede_job::runner::JobControl;
 use stampede_store::{EventStore, JobId};
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{TokenError, UserError, create_token, create_user, hash_secret};
+pub use auth::{TokenError, TokenSpec, create_token, create_token_with, hash_secret};
 pub use error::ApiError;
+pub use limiter::Rate;
+pub use login::{LoginLimits, UserError, create_user};
+pub use serve::HttpLimits;
 
 /// The largest request body accepted (a descriptor).
 const MAX_BODY: usize = 1024 * 1024;
@@ -79,6 +91,10 @@ pub struct Config {
     pub registry: Registry,
     /// The time: the real clock, or a manual one in tests.
     pub clock: Arc<dyn Clock>,
+    /// Timeouts and the connection cap.
+    pub http: HttpLimits,
+    /// Login rate limits and how long login tokens last.
+    pub login: LoginLimits,
 }
 
 /// What every handler shares.
@@ -100,6 +116,8 @@ pub(crate) struct State {
     pub(crate) stop: CancellationToken,
     /// What `/metrics` reports.
     pub(crate) metrics: metrics::Metrics,
+    /// The login limits in force.
+    pub(crate) logins: login::Logins,
 }
 
 impl State {
@@ -133,7 +151,7 @@ pub struct Server {
     addr: SocketAddr,
     state: Arc<State>,
     stop: CancellationToken,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    serving: tokio::task::JoinHandle<()>,
 }
 
 /// Why the server could not start.
@@ -185,6 +203,7 @@ impl Server {
             running: Mutex::new(HashMap::new()),
             stop: stop.clone(),
             metrics: metrics::Metrics::new(),
+            logins: login::Logins::new(&config.login),
         });
         jobs::recover(&state).await.map_err(StartError::Recover)?;
         let listener = tokio::net::TcpListener::bind(config.addr)
@@ -198,14 +217,12 @@ impl Server {
             source,
         })?;
         let app = router(state.clone(), config.request_timeout);
-        let serving = tokio::spawn({
-            let stop = stop.clone();
-            async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await
-            }
-        });
+        let serving = tokio::spawn(serve::serve(
+            listener,
+            app,
+            config.http.clone(),
+            stop.clone(),
+        ));
         Ok(Server {
             addr,
             state,
@@ -300,7 +317,7 @@ pub(crate) fn routes() -> Vec<Route> {
             jobs::validate_options,
         ),
         route(M::POST, "/v1/validate-token", false, auth::validate_token),
-        route(M::POST, "/v1/login", false, auth::login),
+        route(M::POST, "/v1/login", false, login::login),
     ]
 }
 

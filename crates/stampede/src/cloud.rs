@@ -180,7 +180,7 @@ fn cloud_run(file: &Path, conn: &ConnArgs, summary_json: Option<&Path>) -> Resul
             .validate_options(job.extended.clone())
             .await
             .map_err(failed)?;
-        let created = client.submit(&text, None).await.map_err(failed)?;
+        let created = client.submit(&text).await.map_err(failed)?;
         let id = created.job_id;
         println!(
             "job {id} ({}): {}{}",

@@ -37,6 +37,8 @@ impl Fixture {
                     .with(stampede_job::steps::Echo)
                     .with(stampede_job::steps::Sleep),
                 clock: stampede_core::SystemClock::shared(),
+                http: stampede_server::HttpLimits::default(),
+                login: stampede_server::LoginLimits::default(),
             },
             store.clone(),
         )
@@ -97,7 +99,7 @@ async fn submit_status_list_and_events_round_trip() {
         ("v1", "test-server")
     );
 
-    let created = client.submit(QUICK, Some("ci")).await.unwrap();
+    let created = client.submit(QUICK).await.unwrap();
     assert!(created.created);
     assert_eq!(created.name, "quick");
     assert_eq!(created.status_url, format!("/v1/jobs/{}", created.job_id));
@@ -110,7 +112,7 @@ async fn submit_status_list_and_events_round_trip() {
         .unwrap();
     assert_eq!(list.jobs.len(), 1);
     assert_eq!(list.jobs[0].job_id, created.job_id);
-    assert_eq!(list.jobs[0].requestor, "ci");
+    assert_eq!(list.jobs[0].requestor, "t", "the token's name");
     let none = client
         .list(&["failed".into()], &[], None, None)
         .await
@@ -156,7 +158,7 @@ async fn submit_status_list_and_events_round_trip() {
 async fn pause_resume_and_cancel_round_trip() {
     let f = Fixture::new().await;
     let client = f.client();
-    let id = client.submit(SLOW, None).await.unwrap().job_id;
+    let id = client.submit(SLOW).await.unwrap().job_id;
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.pause(id).await.unwrap();
     f.wait_for(id, JobState::Paused).await;
@@ -168,7 +170,7 @@ async fn pause_resume_and_cancel_round_trip() {
     client.resume(id).await.unwrap();
     f.wait_for(id, JobState::Completed).await;
 
-    let id = client.submit(SLOW, None).await.unwrap().job_id;
+    let id = client.submit(SLOW).await.unwrap().job_id;
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.cancel(id).await.unwrap();
     f.wait_for(id, JobState::Cancelled).await;
@@ -202,7 +204,7 @@ async fn a_submit_whose_answer_was_lost_is_retried_into_the_same_job() {
     // The first attempt reaches the server, which makes the job, but its answer is lost.
     let proxy = Proxy::start(f.server.addr(), 1).await;
     let created = client(&proxy.url(), Some(&f.token))
-        .submit(QUICK, None)
+        .submit(QUICK)
         .await
         .unwrap();
     assert_eq!(proxy.connections(), 2);
@@ -239,10 +241,7 @@ async fn server_errors_come_back_as_api_errors() {
             "not a job state",
         ),
         (
-            client
-                .submit("name: j\ntests: []\n", None)
-                .await
-                .unwrap_err(),
+            client.submit("name: j\ntests: []\n").await.unwrap_err(),
             422,
             "(422) the descriptor is invalid\n  problems: ",
         ),

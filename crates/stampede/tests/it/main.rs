@@ -9,6 +9,7 @@ use serde_json::Value;
 mod cloud;
 mod compliance;
 mod jobs;
+mod logins;
 mod robustness;
 mod scale;
 mod server;

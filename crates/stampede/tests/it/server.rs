@@ -71,7 +71,7 @@ pub(super) fn start_server_as(db: &str, id: &str) -> (Child, String) {
 }
 
 /// `stampede server` on a free port with this server id and `extra` flags; its address.
-fn start_server_with(db: &str, id: &str, extra: &[&str]) -> (Child, String) {
+pub(super) fn start_server_with(db: &str, id: &str, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "server",
