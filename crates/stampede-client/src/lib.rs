@@ -19,7 +19,7 @@
 //! };
 //! let config = ClientConfig::consolidate(file, None, &env, PartialConfig::default())?;
 //! let client = Client::new(config)?;
-//! let created = client.submit("name: hello\ntests: []\n", None).await?;
+//! let created = client.submit("name: hello\ntests: []\n").await?;
 //! let status = client.status(created.job_id).await?;
 //! println!("job {} is {:?}", status.job_id, status.state);
 //! # Ok(())
@@ -75,18 +75,14 @@ impl Client {
         self.json(get("/v1/version".into())).await
     }
 
-    /// `POST /v1/jobs`: submits a descriptor (YAML or JSON, native or ConTest) on behalf of
-    /// `requestor` (default: the token's project). Retrying is safe: the attempts share one
-    /// idempotency key, so the server makes one job (`created` is false on a replay).
-    pub async fn submit(
-        &self,
-        descriptor: &str,
-        requestor: Option<&str>,
-    ) -> Result<JobCreated, ClientError> {
-        let query = query(requestor.map(|r| ("requestor", r.to_string())));
+    /// `POST /v1/jobs`: submits a descriptor (YAML or JSON, native or ConTest); the server
+    /// records the token's user (or the token's name) as its requestor. Retrying is safe:
+    /// the attempts share one idempotency key, so the server makes one job (`created` is
+    /// false on a replay).
+    pub async fn submit(&self, descriptor: &str) -> Result<JobCreated, ClientError> {
         self.json(Call {
             method: Method::POST,
-            path: format!("/v1/jobs{query}"),
+            path: "/v1/jobs".to_string(),
             body: Some((descriptor, DESCRIPTOR_TYPE)),
         })
         .await

@@ -273,6 +273,9 @@ impl Access {
         let is_target = target.is_some_and(|t| {
             same_host(host, host_of(&t.host))
                 || host.eq_ignore_ascii_case(&t.id)
+                || [&t.ipv4, &t.ipv6]
+                    .iter()
+                    .any(|a| !a.is_empty() && host == a.as_str())
                 || (!t.url.is_empty() && same_host(host, host_of(&t.url)))
         });
         if is_target || admits_host(rules, host) {
@@ -325,6 +328,27 @@ impl Access {
             command.uid(user.uid).gid(user.gid);
         }
         Ok(command)
+    }
+
+    /// Whether the job may start processes that do not go through
+    /// [`command`](Access::command) (a step that runs tools of its own): only where
+    /// processes are allowed and not switched to another user.
+    pub fn own_processes(&self, step: &str) -> Result<(), Refused> {
+        match &self.processes {
+            None => Err(Refused {
+                message: format!(
+                    "the `{step}` step starts processes, and the job's project may not"
+                ),
+                grant: "exec".into(),
+            }),
+            Some(rules) if rules.run_as.is_some() => Err(Refused {
+                message: format!(
+                    "the `{step}` step cannot start its commands as the server's run_as user: run it with `stampede run`, or on a server without run_as"
+                ),
+                grant: "exec".into(),
+            }),
+            Some(_) => Ok(()),
+        }
     }
 
     /// The longest a process may run, when the server limits it.

@@ -423,3 +423,121 @@ fn known_hosts(targets: &Targets) -> Option<Vec<Target>> {
         Targets::Csv(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+    use crate::steps;
+
+    fn registry() -> Registry {
+        Registry::new()
+            .with(steps::Echo)
+            .with(steps::Exec)
+            .with(steps::WaitPort)
+    }
+
+    fn check(policy: &Policy, project: &str, yaml: &str) -> Vec<Refusal> {
+        let access = policy.grants(project).access(None, &Processes::default());
+        let job = Job::parse_in(yaml, "j.yaml", &access, &registry()).unwrap();
+        policy.check(&job, project)
+    }
+
+    const EXEC: &str = "name: j\ntests: [{name: t, steps: [{name: s, exec: {command: id}}]}]\n";
+
+    #[test]
+    fn a_new_server_refuses_processes_and_says_how_to_grant_them() {
+        let refusals = check(&Policy::default(), "teamb", EXEC);
+        assert_eq!(refusals.len(), 1, "{refusals:?}");
+        assert_eq!(refusals[0].at, "tests[0].steps[0].exec");
+        assert_eq!(refusals[0].grant.as_deref(), Some("exec"));
+        let advice = how_to_allow("teamb", &refusals);
+        assert!(advice.contains("--allow exec"), "{advice}");
+        assert!(
+            advice.contains("projects: {teamb: {allow: [exec]}}"),
+            "{advice}"
+        );
+    }
+
+    #[test]
+    fn grants_are_per_project_and_add_to_everyones() {
+        let policy = Policy::parse(
+            "allow: [\"net:10.0.0.0/8\"]\nprojects:\n  teamb: {allow: [exec, \"files:/srv/data\"]}\n",
+        )
+        .unwrap();
+        assert!(check(&policy, "teamb", EXEC).is_empty());
+        assert_eq!(check(&policy, "teama", EXEC).len(), 1);
+        let grants = policy.grants("teamb");
+        assert!(grants.exec);
+        assert_eq!(grants.files, [PathBuf::from("/srv/data")]);
+        assert_eq!(grants.net, ["10.0.0.0/8".parse::<NetRule>().unwrap()]);
+    }
+
+    #[test]
+    fn paths_outside_the_job_and_its_grants_are_refused_where_they_are_written() {
+        let yaml = "name: j
+tests:
+  - name: t
+    targets: {csv: {file: ../../../../etc/passwd, max: 5}}
+    steps: [{name: s, echo: {text: hi}}]
+reporting:
+  final_reporters: [{junit: {path: /any/where.xml}}, {json: {path: out/status.json}}]
+";
+        let refusals = check(&Policy::default(), "default", yaml);
+        let at: Vec<_> = refusals.iter().map(|r| r.at.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "tests[0].targets.csv.file",
+                "reporting.final_reporters[0].junit.path"
+            ],
+            "a relative path inside the job's directory is fine: {refusals:?}"
+        );
+        assert_eq!(refusals[1].grant.as_deref(), Some("files:/any"));
+        let granted = Policy::parse("allow: [\"files:/any\"]").unwrap();
+        assert_eq!(check(&granted, "default", yaml).len(), 1);
+    }
+
+    #[test]
+    fn hosts_must_be_targets_or_granted() {
+        let yaml = "name: j
+tests:
+  - name: t
+    targets: {list: [{id: web, host: 10.1.2.3}]}
+    steps:
+      - {name: a, wait_port: {host: 10.1.2.3, port: 8080}}
+      - {name: b, wait_port: {host: 169.254.169.254, port: 80}}
+      - {name: c, wait_port: {host: '{{ target.host }}', port: 22}}
+";
+        let refusals = check(&Policy::default(), "default", yaml);
+        assert_eq!(refusals.len(), 1, "{refusals:?}");
+        assert_eq!(refusals[0].at, "tests[0].steps[1].wait_port.host");
+        assert_eq!(refusals[0].grant.as_deref(), Some("net:169.254.169.254"));
+        let granted = Policy::parse("allow: [\"net:169.254.0.0/16\"]").unwrap();
+        assert!(check(&granted, "default", yaml).is_empty());
+    }
+
+    #[test]
+    fn sizes_beyond_the_limits_are_refused() {
+        let yaml = "name: j\nruns: 0\ntests: [{name: t, targets: {synthetic: {count: 1000000000}}, steps: [{name: s, echo: {text: hi}}]}]\n";
+        let refusals = check(&Policy::default(), "default", yaml);
+        let at: Vec<_> = refusals.iter().map(|r| r.at.as_str()).collect();
+        assert_eq!(at, ["runs", "tests[0].targets"]);
+        assert!(refusals.iter().all(|r| r.grant.is_none()));
+        assert!(
+            refusals[1].message.contains("1000000000 targets"),
+            "{refusals:?}"
+        );
+    }
+
+    #[test]
+    fn a_policy_file_with_a_mistake_says_where() {
+        let wrong = Policy::parse("projects:\n  teamb: {allow: [shell]}\n").unwrap_err();
+        assert!(wrong.starts_with("projects.teamb.allow[0]"), "{wrong}");
+        assert!(wrong.contains("not a grant"), "{wrong}");
+        let unknown = Policy::parse("limits: {targets: 5}\n").unwrap_err();
+        assert!(unknown.contains("unknown field"), "{unknown}");
+        assert!(Policy::parse("allow: [\"files:relative/dir\"]").is_err());
+        assert_eq!(Policy::parse("").unwrap(), Policy::default());
+    }
+}

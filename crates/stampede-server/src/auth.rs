@@ -1,17 +1,19 @@
 //! Tokens: `Authorization: Token SECRET`. A secret is 32 random bytes shown once (hex); the
-//! store keeps its SHA-256, looked up by hash and compared in constant time.
+//! store keeps its SHA-256, looked up by hash and compared in constant time. A token may
+//! expire (login tokens do); an expired or revoked one is refused like an unknown one, and
+//! the answer never says which it was.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use argon2::password_hash::SaltString;
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use axum::Json;
 use axum::extract::{Request, State as Extract};
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
-use stampede_api::testrun::{LoggedIn, Login, TokenInfo, TokenValidity, ValidateToken};
-use stampede_store::{EventStore, NewToken, NewUser};
+use stampede_api::testrun::{TokenInfo, TokenValidity, ValidateToken};
+use stampede_core::Clock;
+use stampede_store::{EventStore, NewToken, TokenRecord};
 use subtle::ConstantTimeEq;
 
 use crate::State;
@@ -20,6 +22,11 @@ use crate::error::{ApiError, ApiJson};
 /// The project a request's token belongs to.
 #[derive(Debug, Clone)]
 pub(crate) struct Project(pub(crate) String);
+
+/// Who a request's token speaks for: the user a login token was issued to, or the name of
+/// a token made by hand. Jobs record it as their requestor.
+#[derive(Debug, Clone)]
+pub(crate) struct Requestor(pub(crate) String);
 
 /// The hex SHA-256 of a secret, as stored.
 pub fn hash_secret(secret: &str) -> String {
@@ -41,115 +48,75 @@ pub enum TokenError {
     Store(#[from] stampede_store::StoreError),
 }
 
-/// Why a user could not be made.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum UserError {
-    /// The password is too short to be one.
-    #[error("the password must be at least {MIN_PASSWORD} characters")]
-    ShortPassword,
-    /// No randomness, or the hasher failed.
-    #[error("cannot hash the password: {0}")]
-    Hash(String),
-    /// The store refused it.
-    #[error(transparent)]
-    Store(#[from] stampede_store::StoreError),
+/// A token to make: its name, project, how long it lasts and whom it was issued to.
+#[derive(Debug, Clone, Default)]
+pub struct TokenSpec<'a> {
+    /// What it is called (unique among live tokens).
+    pub name: &'a str,
+    /// The project whose jobs it sees.
+    pub project: &'a str,
+    /// How long it stays valid; `None` for ever (until revoked).
+    pub expires_in: Option<Duration>,
+    /// The user it is issued to, for a login token.
+    pub user: Option<&'a str>,
 }
 
-/// The shortest password accepted.
-const MIN_PASSWORD: usize = 8;
-
-fn hash_password(password: &str) -> Result<String, UserError> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| UserError::Hash(e.to_string()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| UserError::Hash(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| UserError::Hash(e.to_string()))
-}
-
-/// Creates a user who logs in with `name` and `password` for tokens of `project`; the
-/// store keeps the password's Argon2id hash only.
-pub async fn create_user(
-    store: &Arc<dyn EventStore>,
-    name: &str,
-    project: &str,
-    password: &str,
-) -> Result<(), UserError> {
-    if password.chars().count() < MIN_PASSWORD {
-        return Err(UserError::ShortPassword);
-    }
-    store
-        .create_user(NewUser {
-            name: name.to_string(),
-            project: project.to_string(),
-            password_hash: hash_password(password)?,
-            created_at_us: stampede_core::Clock::now_us(&stampede_core::SystemClock),
-        })
-        .await?;
-    Ok(())
-}
-
-/// `POST /v1/login`: a user's name and password for a new token of their project (k6's
-/// login). An unknown user costs the same hashing as a wrong password, so the answer's
-/// timing does not tell which.
-pub(crate) async fn login(
-    Extract(state): Extract<Arc<State>>,
-    ApiJson(body): ApiJson<Login>,
-) -> Result<Json<LoggedIn>, ApiError> {
-    let user = state.store.user_by_name(&body.email).await?;
-    // A hash of a password nobody has, for the unknown user to be checked against.
-    const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3RhbXBlZGVkZWNveQ$1L6bpOEUhgCTJjjUdI8jdHYnB+3xaDNfIGVGeJtrx9Q";
-    let stored = user.as_ref().map_or(DECOY, |u| u.password_hash.as_str());
-    let password = body.password;
-    let stored_owned = stored.to_string();
-    let matches = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored_owned).is_ok_and(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false);
-    let Some(user) = user.filter(|_| matches) else {
-        return Err(ApiError::unauthorized(
-            "wrong user name or password (users are made with `stampede server user create`)",
-        ));
-    };
-    let mut tag = [0u8; 4];
-    getrandom::fill(&mut tag).map_err(|e| ApiError::internal(e.to_string()))?;
-    let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("login-{}-{tag}", user.name);
-    let token = create_token(&state.store, &name, &user.project)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(LoggedIn { token }))
-}
-
-/// Creates a token named `name` for `project` and returns its secret (shown once).
+/// Creates a token for `project` named `name` that never expires and returns its secret
+/// (shown once).
 pub async fn create_token(
     store: &Arc<dyn EventStore>,
     name: &str,
     project: &str,
 ) -> Result<String, TokenError> {
+    let spec = TokenSpec {
+        name,
+        project,
+        ..TokenSpec::default()
+    };
+    create_token_with(store, &stampede_core::SystemClock, &spec).await
+}
+
+/// Creates the token `spec` describes, as of `clock`'s now, and returns its secret (shown
+/// once).
+pub async fn create_token_with(
+    store: &Arc<dyn EventStore>,
+    clock: &dyn Clock,
+    spec: &TokenSpec<'_>,
+) -> Result<String, TokenError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let now = clock.now_us();
+    let expires_at_us = spec.expires_in.map(|ttl| {
+        let ttl = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+        now.saturating_add(ttl)
+    });
     store
         .create_token(NewToken {
-            name: name.to_string(),
-            project: project.to_string(),
+            name: spec.name.to_string(),
+            project: spec.project.to_string(),
             hash: hash_secret(&secret),
-            created_at_us: stampede_core::Clock::now_us(&stampede_core::SystemClock),
+            created_at_us: now,
+            expires_at_us,
+            user_name: spec.user.map(str::to_string),
         })
         .await?;
     Ok(secret)
 }
 
-/// Lets a request through only with a valid, unrevoked token; puts its project in the
-/// request's extensions.
+/// The token whose secret is `secret`, if it may be used now.
+async fn valid_token(state: &State, secret: &str) -> Result<Option<TokenRecord>, ApiError> {
+    let hash = hash_secret(secret);
+    let token = state.store.token_by_hash(&hash).await?;
+    let now = state.clock.now_us();
+    Ok(
+        token
+            .filter(|t| bool::from(t.hash.as_bytes().ct_eq(hash.as_bytes())) && t.is_valid_at(now)),
+    )
+}
+
+/// Lets a request through only with a token that is neither unknown, revoked nor expired;
+/// puts its [`Project`] and [`Requestor`] in the request's extensions.
 pub(crate) async fn require_token(
     Extract(state): Extract<Arc<State>>,
     mut request: Request,
@@ -171,30 +138,27 @@ pub(crate) async fn require_token(
         .ok_or_else(|| {
             ApiError::unauthorized("write the header as 'Authorization: Token SECRET'")
         })?;
-    let hash = hash_secret(secret);
-    let token = state.store.token_by_hash(&hash).await?;
-    let valid = token.filter(|t| {
-        t.revoked_at_us.is_none() && bool::from(t.hash.as_bytes().ct_eq(hash.as_bytes()))
-    });
-    let Some(token) = valid else {
+    let Some(token) = valid_token(&state, secret).await? else {
         return Err(ApiError::unauthorized(
-            "this token is not valid (unknown or revoked)",
+            "this token is not valid: log in again (`stampede login`) or ask for a new token \
+             (`stampede server token create`)",
         ));
     };
+    let requestor = Requestor(token.identity().to_string());
     request.extensions_mut().insert(Project(token.project));
+    request.extensions_mut().insert(requestor);
     Ok(next.run(request).await)
 }
 
-/// `POST /v1/validate-token`: whether a token may be used, and whose it is.
+/// `POST /v1/validate-token`: whether a token may be used, and whose it is. An unknown,
+/// revoked and expired token get the same answer, `invalid`: the endpoint needs no token,
+/// so it must not tell a guesser which secrets once existed.
 pub(crate) async fn validate_token(
     Extract(state): Extract<Arc<State>>,
     ApiJson(body): ApiJson<ValidateToken>,
 ) -> Result<Json<TokenValidity>, ApiError> {
-    let hash = hash_secret(body.token.trim());
-    let token = state.store.token_by_hash(&hash).await?;
-    let token = token.filter(|t| bool::from(t.hash.as_bytes().ct_eq(hash.as_bytes())));
-    Ok(Json(match token {
-        Some(t) if t.revoked_at_us.is_none() => TokenValidity {
+    Ok(Json(match valid_token(&state, body.token.trim()).await? {
+        Some(t) => TokenValidity {
             is_valid: true,
             message: format!("token {:?} of project {:?}", t.name, t.project),
             token_info: Some(TokenInfo {
@@ -202,14 +166,9 @@ pub(crate) async fn validate_token(
                 project: t.project,
             }),
         },
-        Some(t) => TokenValidity {
-            is_valid: false,
-            message: format!("token {:?} was revoked", t.name),
-            token_info: None,
-        },
         None => TokenValidity {
             is_valid: false,
-            message: "no such token".to_string(),
+            message: "invalid".to_string(),
             token_info: None,
         },
     }))

@@ -17,6 +17,8 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     details: BTreeMap<String, Vec<String>>,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             status,
             message: message.into(),
             details: BTreeMap::new(),
+            retry_after: None,
         }
     }
 
@@ -73,6 +76,13 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
 
+    /// 429: too many requests; try again after `retry_after` (sent as `Retry-After`).
+    pub fn too_many_requests(message: impl Into<String>, retry_after: Duration) -> ApiError {
+        let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
+        error.retry_after = Some(retry_after);
+        error
+    }
+
     /// 500: the store failed (never a bad request).
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
@@ -110,7 +120,15 @@ impl IntoResponse for ApiError {
                 field_errors: BTreeMap::new(),
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds.max(1)),
+            );
+        }
+        response
     }
 }
 

@@ -17,7 +17,7 @@ use stampede_job::{Job, policy};
 use stampede_store::{Event, EventQuery, JobId, JobQuery, JobRecord, NewJob};
 
 use crate::State;
-use crate::auth::Project;
+use crate::auth::{Project, Requestor};
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::slots::{self, spawn};
 use crate::testruns::is_test_run;
@@ -142,17 +142,33 @@ async fn recover_one(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubmitQuery {
-    /// Who submits (default: the token's project).
+    /// Refused: the requestor is the token's identity. Named here so that a client still
+    /// sending it is told why, not that the parameter is unknown.
     requestor: Option<String>,
+}
+
+impl SubmitQuery {
+    /// Refuses a `?requestor=`, which would let a token submit in another's name.
+    fn check(&self, requestor: &str) -> Result<(), ApiError> {
+        match &self.requestor {
+            Some(_) => Err(ApiError::bad_request(format!(
+                "?requestor= is no longer taken: the requestor now comes from the token \
+                 (this one submits as {requestor:?}); drop the parameter"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 pub(crate) async fn submit(
     Extract(state): Extract<Arc<State>>,
     Extension(Project(project)): Extension<Project>,
+    Extension(Requestor(requestor)): Extension<Requestor>,
     ApiQuery(query): ApiQuery<SubmitQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    query.check(&requestor)?;
     let body = body.map_err(|e| ApiError::rejected(e.status(), e.body_text()))?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the descriptor must be UTF-8 text (YAML or JSON)"))?;
@@ -164,7 +180,7 @@ pub(crate) async fn submit(
     let job = admit(&state, &project, text)?;
     let new = NewJob {
         name: job.name.clone(),
-        requestor: query.requestor.unwrap_or_else(|| project.clone()),
+        requestor,
         server_id: state.server_id.clone(),
         requested_at_us: state.clock.now_us(),
         descriptor: text.to_string(),
@@ -253,14 +269,17 @@ async fn create(
 }
 
 /// Submits job `id` again, as a new job from its stored descriptors (same name, tags and
-/// project), if it ended or is paused. The old job is left as it is.
+/// project; the retrying token's requestor), if it ended or is paused. The old job is left
+/// as it is.
 pub(crate) async fn retry(
     Extract(state): Extract<Arc<State>>,
     Extension(Project(project)): Extension<Project>,
+    Extension(Requestor(requestor)): Extension<Requestor>,
     UrlPath(id): UrlPath<String>,
     ApiQuery(query): ApiQuery<SubmitQuery>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    query.check(&requestor)?;
     let record = owned(&state, &project, &id).await?;
     let latest = latest_state(&state, record.id).await?;
     if !(latest.is_final() || latest == JobState::Paused) {
@@ -274,7 +293,7 @@ pub(crate) async fn retry(
     let job = admit(&state, &project, &record.descriptor)?;
     let new = NewJob {
         name: record.name,
-        requestor: query.requestor.unwrap_or(record.requestor),
+        requestor,
         server_id: state.server_id.clone(),
         requested_at_us: state.clock.now_us(),
         descriptor: record.descriptor,
@@ -643,6 +662,13 @@ fn admit(state: &State, project: &str, text: &str) -> Result<Job, ApiError> {
             stampede_job::DescriptorError::Invalid { problems, .. } => {
                 ApiError::invalid("the descriptor is invalid", problems)
             }
+            stampede_job::DescriptorError::Refused { problems, .. } => ApiError::forbidden(
+                format!(
+                    "project {project:?} may not run this job on this server: {}; an admin grants a folder with `stampede server --allow files:DIR` or in the server's policy file",
+                    problems.join("; ")
+                ),
+                problems,
+            ),
             other => ApiError::bad_request(other.to_string()),
         })?;
     let refusals = state.policy.check(&job, project);

@@ -5,13 +5,13 @@
 //! |---|---|
 //! | `GET /healthz` | `ok` (the only call without a token) |
 //! | `GET /v1/version` | the server's version and id |
-//! | `POST /v1/jobs` | submit a descriptor (YAML or JSON, native or ConTest); `Idempotency-Key` makes a retry safe |
+//! | `POST /v1/jobs` | submit a descriptor (YAML or JSON, native or ConTest) as the token's user; `Idempotency-Key` makes a retry safe |
 //! | `GET /v1/jobs?state=&tag=&after=&limit=` | list the project's jobs |
 //! | `GET /v1/jobs/{id}` | the job's status, rebuilt from its events |
 //! | `GET /v1/jobs/{id}/events?after=&limit=` | its events, paged by sequence number |
 //! | `GET /v1/jobs/{id}/events/stream?after=` | its events live, as server-sent events (`Last-Event-ID` resumes) |
 //! | `POST /v1/jobs/{id}/cancel`, `/pause`, `/resume` | control a job this server runs |
-//! | `POST /v1/jobs/{id}/retry?requestor=` | submit an ended or paused job again, as a new job |
+//! | `POST /v1/jobs/{id}/retry` | submit an ended or paused job again, as a new job of the token's user |
 //! | `POST /v1/tests` | create a test run executed elsewhere (`stampede run --out cloud`); returns its `reference_id` |
 //! | `POST /v1/tests/{ref}/metrics` | its interval snapshots, in order (`first` makes a retry safe) |
 //! | `POST /v1/tests/{ref}` | finish it: run status, result status, thresholds |
@@ -19,25 +19,37 @@
 //! | `GET /v1/tests/{ref}` | the run, with its snapshots merged per step and target |
 //! | `GET /v1/test-progress/{ref}` | k6's `run_status`, `result_status` and `progress`, for test runs and jobs |
 //! | `POST /v1/validate-options` | check a descriptor (`{"options": {...}}`) without submitting it |
-//! | `POST /v1/login` | a user's name (`email`) and password for a new token (no token needed) |
-//! | `POST /v1/validate-token` | whether a token is valid (no token needed) |
+//! | `POST /v1/login` | a user's name (`email`) and password for a new token that expires (no token needed; rate-limited, 429 with `Retry-After`) |
+//! | `POST /v1/validate-token` | whether a token is valid: `invalid` for unknown, revoked and expired alike (no token needed) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
-//! | `GET /metrics` | jobs by state and HTTP request counts and durations (OpenMetrics text) |
+//! | `GET /metrics` | the token's project's jobs by state; HTTP request counts and durations (OpenMetrics text) |
 //!
 //! Every call but `/healthz`, `login` and `validate-token` needs `Authorization: Token SECRET`; tokens are created with
-//! [`create_token`] (the secret is shown once and stored as its SHA-256) and belong to a
-//! project: a token sees only its project's jobs. Errors use k6's envelope with a message
-//! that says what to fix.
+//! [`create_token`] (the secret is shown once and stored as its SHA-256) or by logging in
+//! (they then expire after [`LoginLimits::token_ttl`]) and belong to a project: a token sees
+//! only its project's jobs, and the jobs it submits name it (its user, or its name) as their
+//! requestor. Errors use k6's envelope with a message that says what to fix.
 //!
-//! Each job runs on a thread of its own (the runner is single-threaded); on start the server
-//! fails the jobs it left `started` (zombies) and resumes the ones it paused; [`Server::
-//! shutdown`] pauses its running jobs and waits for them.
+//! The server protects itself: request heads must arrive within a timeout, the open
+//! connections are capped ([`HttpLimits`], `serve.rs`), and logins are rate-limited per
+//! address and per user name with password checks on a bounded pool ([`LoginLimits`],
+//! `login.rs`).
+//!
+//! A job is admitted only if its project's grants in the server's policy cover what it
+//! needs ([`stampede_job::policy`]; 403 otherwise, naming each need and its grant). Each job
+//! runs on a thread of its own (the runner is single-threaded) in a working directory of its
+//! own, at most the policy's number at once (the rest wait, queued); on start the server
+//! settles every job it left unfinished; [`Server::shutdown`] pauses its running jobs and
+//! waits for them.
 
 mod auth;
 mod error;
 mod jobs;
+mod limiter;
+mod login;
 mod metrics;
 mod openapi;
+mod serve;
 mod slots;
 mod stream;
 mod testruns;
@@ -60,8 +72,11 @@ use stampede_job::policy::Policy;
 use stampede_store::{EventStore, JobId};
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{TokenError, UserError, create_token, create_user, hash_secret};
+pub use auth::{TokenError, TokenSpec, create_token, create_token_with, hash_secret};
 pub use error::ApiError;
+pub use limiter::Rate;
+pub use login::{LoginLimits, UserError, create_user};
+pub use serve::HttpLimits;
 
 /// The largest request body accepted (a descriptor).
 const MAX_BODY: usize = 1024 * 1024;
@@ -88,6 +103,10 @@ pub struct Config {
     /// removed when it ends); default: `stampede-jobs-SERVER_ID` in the system's temporary
     /// directory.
     pub jobs_dir: Option<PathBuf>,
+    /// Timeouts and the connection cap.
+    pub http: HttpLimits,
+    /// Login rate limits and how long login tokens last.
+    pub login: LoginLimits,
 }
 
 /// What every handler shares.
@@ -115,6 +134,8 @@ pub(crate) struct State {
     pub(crate) stop: CancellationToken,
     /// What `/metrics` reports.
     pub(crate) metrics: metrics::Metrics,
+    /// The login limits in force.
+    pub(crate) logins: login::Logins,
 }
 
 impl State {
@@ -142,7 +163,7 @@ pub struct Server {
     addr: SocketAddr,
     state: Arc<State>,
     stop: CancellationToken,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    serving: tokio::task::JoinHandle<()>,
 }
 
 /// Why the server could not start.
@@ -188,6 +209,9 @@ impl Server {
         let jobs_dir = config.jobs_dir.clone().unwrap_or_else(|| {
             std::env::temp_dir().join(format!("stampede-jobs-{}", config.server_id))
         });
+        if let Some(user) = &processes.run_as {
+            reachable_by(&jobs_dir, user).map_err(StartError::Policy)?;
+        }
         let stop = CancellationToken::new();
         // Jobs run on runtimes of their own; the store's connections must stay on this one.
         let store = stampede_store::on_runtime(store, tokio::runtime::Handle::current());
@@ -204,6 +228,7 @@ impl Server {
             jobs_dir,
             stop: stop.clone(),
             metrics: metrics::Metrics::new(),
+            logins: login::Logins::new(&config.login),
         });
         jobs::recover(&state).await.map_err(StartError::Recover)?;
         let listener = tokio::net::TcpListener::bind(config.addr)
@@ -217,14 +242,12 @@ impl Server {
             source,
         })?;
         let app = router(state.clone(), config.request_timeout);
-        let serving = tokio::spawn({
-            let stop = stop.clone();
-            async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await
-            }
-        });
+        let serving = tokio::spawn(serve::serve(
+            listener,
+            app,
+            config.http.clone(),
+            stop.clone(),
+        ));
         Ok(Server {
             addr,
             state,
@@ -259,6 +282,35 @@ impl Server {
         })
         .await;
     }
+}
+
+/// Makes `dir` (searchable by all, 0711) and checks that `user` can reach it: every folder
+/// above it must let others through, or the user's processes could not start in their
+/// job's directory.
+fn reachable_by(dir: &std::path::Path, user: &stampede_job::access::RunAs) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(dir)
+        .map_err(|e| format!("cannot make the jobs directory {}: {e}", dir.display()))?;
+    for folder in dir.ancestors() {
+        let Ok(meta) = std::fs::metadata(folder) else {
+            continue;
+        };
+        let through = meta.mode() & 0o001 != 0
+            || (meta.uid() == user.uid && meta.mode() & 0o100 != 0)
+            || (meta.gid() == user.gid && meta.mode() & 0o010 != 0);
+        if !through {
+            return Err(format!(
+                "the run_as user {} cannot reach the jobs directory {}: {} does not let others through (chmod o+x it, or choose another --jobs-dir)",
+                user.name,
+                dir.display(),
+                folder.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One route: what the router serves, and what the OpenAPI document must describe (a test
@@ -317,7 +369,7 @@ pub(crate) fn routes() -> Vec<Route> {
             jobs::validate_options,
         ),
         route(M::POST, "/v1/validate-token", false, auth::validate_token),
-        route(M::POST, "/v1/login", false, auth::login),
+        route(M::POST, "/v1/login", false, login::login),
     ]
 }
 

@@ -1,19 +1,25 @@
 //! `GET /metrics`: what a Prometheus scrape sees, in the OpenMetrics text format.
 //!
-//! - `stampede_jobs{state}`: the jobs this server owns, by state, counted in the store at
-//!   each scrape (servers sharing a PostgreSQL store each count their own, so the sum over
-//!   servers is right);
+//! - `stampede_jobs{project, state}`: the jobs of the scraping token's project this server
+//!   owns, by state, counted in the store at each scrape (servers sharing a PostgreSQL store
+//!   each count their own, so the sum over servers is right). A token sees its own project
+//!   only, as everywhere else in the API; scrape with one token per project to see several;
 //! - `stampede_http_requests_total{route, status}`: requests answered, by route template
 //!   (`/v1/jobs/{id}`; `unmatched` for no route, to keep the label set small);
 //! - `stampede_http_request_duration_seconds{route}`: how long until the response head was
 //!   ready (a live event stream counts until it starts, not until it ends).
 //!
-//! The registry lives in the server's [`State`], not in a global.
+//! The HTTP metrics are server-wide: they carry route templates and statuses, never a
+//! project, a job or a name, and they are what an operator watches the server itself by.
+//!
+//! The metric families live in the server's [`State`], not in a global; each scrape
+//! encodes them with that scrape's own job counts.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::extract::{MatchedPath, Request, State as Extract};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
@@ -28,6 +34,7 @@ use stampede_api::job::JobState;
 use stampede_store::JobQuery;
 
 use crate::State;
+use crate::auth::Project;
 use crate::error::ApiError;
 
 /// The content type of the OpenMetrics text format, which Prometheus asks for first.
@@ -53,7 +60,8 @@ struct RouteLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabels {
+struct JobLabels {
+    project: String,
     state: &'static str,
 }
 
@@ -61,43 +69,39 @@ fn duration_histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
 
-/// The server's metrics and the registry that encodes them.
+/// The server's HTTP metrics (families share their values when cloned).
 pub(crate) struct Metrics {
-    registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram, fn() -> Histogram>,
-    jobs: Family<StateLabels, Gauge>,
 }
 
 impl Metrics {
     pub(crate) fn new() -> Metrics {
-        let requests = Family::<RequestLabels, Counter>::default();
-        let durations = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-            duration_histogram,
-        );
-        let jobs = Family::<StateLabels, Gauge>::default();
+        Metrics {
+            requests: Family::default(),
+            durations: Family::new_with_constructor(duration_histogram),
+        }
+    }
+
+    /// A registry of the HTTP metrics and `jobs`, for one scrape.
+    fn registry(&self, jobs: Family<JobLabels, Gauge>) -> Registry {
         let mut registry = Registry::default();
         registry.register(
             "stampede_http_requests",
             "HTTP requests answered, by route and status",
-            requests.clone(),
+            self.requests.clone(),
         );
         registry.register(
             "stampede_http_request_duration_seconds",
             "Seconds until the response head was ready, by route",
-            durations.clone(),
+            self.durations.clone(),
         );
         registry.register(
             "stampede_jobs",
-            "Jobs this server owns, by state",
-            jobs.clone(),
-        );
-        Metrics {
-            registry,
-            requests,
-            durations,
+            "Jobs of this project this server owns, by state",
             jobs,
-        }
+        );
+        registry
     }
 }
 
@@ -130,27 +134,29 @@ pub(crate) async fn record(
     response
 }
 
-pub(crate) async fn scrape(Extract(state): Extract<Arc<State>>) -> Result<Response, ApiError> {
-    let counts = count_jobs(&state).await?;
+pub(crate) async fn scrape(
+    Extract(state): Extract<Arc<State>>,
+    Extension(Project(project)): Extension<Project>,
+) -> Result<Response, ApiError> {
+    let counts = count_jobs(&state, &project).await?;
+    let jobs = Family::<JobLabels, Gauge>::default();
     for job_state in JobState::ALL {
         let count = counts.get(&job_state).copied().unwrap_or(0);
-        state
-            .metrics
-            .jobs
-            .get_or_create(&StateLabels {
-                state: job_state.name(),
-            })
-            .set(count);
+        jobs.get_or_create(&JobLabels {
+            project: project.clone(),
+            state: job_state.name(),
+        })
+        .set(count);
     }
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry)
+    prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry(jobs))
         .map_err(|e| ApiError::internal(format!("cannot write the metrics: {e}")))?;
     Ok(([(CONTENT_TYPE, OPENMETRICS)], text).into_response())
 }
 
-/// This server's jobs by state; a state the store holds but this build does not know counts
-/// as `unknown`.
-async fn count_jobs(state: &State) -> Result<HashMap<JobState, i64>, ApiError> {
+/// This server's jobs of `project` by state; a state the store holds but this build does
+/// not know counts as `unknown`.
+async fn count_jobs(state: &State, project: &str) -> Result<HashMap<JobState, i64>, ApiError> {
     let mut counts = HashMap::new();
     let mut after_id = None;
     loop {
@@ -158,6 +164,7 @@ async fn count_jobs(state: &State) -> Result<HashMap<JobState, i64>, ApiError> {
             .store
             .list_jobs(&JobQuery {
                 server_id: Some(state.server_id.clone()),
+                project: Some(project.to_string()),
                 after_id,
                 limit: COUNT_PAGE,
                 ..JobQuery::default()

@@ -50,7 +50,7 @@ fn paths() -> Value {
         }},
         "/metrics": { "get": operation(
             "metrics",
-            "Jobs by state and HTTP request counts and durations, for Prometheus.",
+            "The token's project's jobs on this server by state (`stampede_jobs{project, state}`), and the server's HTTP request counts and durations, for Prometheus.",
             json!([]),
             json!({ "200": text("The OpenMetrics text format.", "application/openmetrics-text") }),
             &[],
@@ -73,8 +73,8 @@ fn paths() -> Value {
         "/v1/jobs": {
             "post": with_descriptor(operation(
                 "submitJob",
-                "Submit a job descriptor (YAML or JSON, native or ConTest); it starts at once.",
-                json!([param("Requestor"), param("IdempotencyKey")]),
+                "Submit a job descriptor (YAML or JSON, native or ConTest); it starts at once. Its requestor is the token's user (a login token) or the token's name; `?requestor=` is refused with 400.",
+                json!([param("IdempotencyKey")]),
                 json!({
                     "201": body("The job was created.", "JobCreated"),
                     "200": body("The Idempotency-Key was seen before: the earlier job.", "JobCreated")
@@ -148,12 +148,8 @@ fn paths() -> Value {
         )},
         "/v1/jobs/{id}/retry": { "post": operation(
             "retryJob",
-            "Submit a completed, failed, cancelled or paused job again, as a new job with the same descriptor, name, tags and project (the old job stays as it is).",
-            json!([
-                param("JobId"),
-                query("requestor", "Who asks (default: the old job's requestor).", json!({ "type": "string" })),
-                param("IdempotencyKey")
-            ]),
+            "Submit a completed, failed, cancelled or paused job again, as a new job with the same descriptor, name, tags and project, requested by this token's user or name (the old job stays as it is).",
+            json!([param("JobId"), param("IdempotencyKey")]),
             json!({
                 "201": body("The new job was created.", "JobCreated"),
                 "200": body("The Idempotency-Key was seen before: the earlier job.", "JobCreated")
@@ -213,18 +209,19 @@ fn paths() -> Value {
         ), "ValidateOptions")},
         "/v1/login": { "post": {
             "operationId": "login",
-            "summary": "A user's name (`email`, as k6 calls it) and password for a new token of their project; needs no token.",
+            "summary": "A user's name (`email`, as k6 calls it) and password for a new token of their project, which expires after the server's login token lifetime (default 30 days); needs no token. Limited per client address and per user name, with a growing wait after failures, and by how many passwords the server checks at once: past any of these, 429 with `Retry-After`.",
             "security": [],
             "requestBody": json_request("Login"),
             "responses": {
                 "200": body("A new token's secret, shown once.", "LoggedIn"),
                 "400": { "$ref": "#/components/responses/BadRequest" },
-                "401": { "$ref": "#/components/responses/Unauthorized" }
+                "401": { "$ref": "#/components/responses/Unauthorized" },
+                "429": { "$ref": "#/components/responses/TooMany" }
             }
         }},
         "/v1/validate-token": { "post": {
             "operationId": "validateToken",
-            "summary": "Whether a token is valid, and whose it is; needs no token.",
+            "summary": "Whether a token is valid, and whose it is; needs no token. An unknown, revoked or expired token is just `invalid`.",
             "security": [],
             "requestBody": json_request("ValidateToken"),
             "responses": {
@@ -338,11 +335,6 @@ fn parameters() -> Value {
             "description": "At most this many (default and most 1000).",
             "schema": { "type": "integer", "minimum": 1, "maximum": 1000 }
         },
-        "Requestor": {
-            "name": "requestor", "in": "query",
-            "description": "Who submits (default: the token's project).",
-            "schema": { "type": "string" }
-        },
         "IdempotencyKey": {
             "name": "Idempotency-Key", "in": "header",
             "description": "Makes a retried request safe: a second request with the same key (in the project) creates nothing and answers the first job. At most 255 bytes (400 above); the same key with another descriptor is refused with 422.",
@@ -366,7 +358,12 @@ fn error_responses() -> Value {
         "TooLarge": error("The body is larger than 1 MiB."),
         "Invalid": error("The descriptor parses but is invalid; `details.problems` lists every problem."),
         "Internal": error("The event store failed."),
-        "Unavailable": error("The request took too long; try again.")
+        "Unavailable": error("The request took too long; try again."),
+        "TooMany": {
+            "description": "Too many attempts, or the server is busy: wait as long as `Retry-After` says (seconds) and try again.",
+            "headers": { "Retry-After": { "schema": { "type": "integer", "minimum": 1 } } },
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+        }
     })
 }
 

@@ -19,7 +19,7 @@ use stampede_metrics::{RunMetrics, Snapshot};
 use stampede_store::{Event, EventQuery, JobId, JobRecord, NewEvent, NewJob, Seq};
 
 use crate::State;
-use crate::auth::Project;
+use crate::auth::{Project, Requestor};
 use crate::error::{ApiError, ApiJson};
 use crate::jobs::owned;
 
@@ -67,6 +67,7 @@ fn json<T: Serialize>(value: &T) -> String {
 pub(crate) async fn create(
     Extract(state): Extract<Arc<State>>,
     Extension(Project(project)): Extension<Project>,
+    Extension(Requestor(requestor)): Extension<Requestor>,
     ApiJson(body): ApiJson<CreateTestRun>,
 ) -> Result<(StatusCode, Json<TestRunCreated>), ApiError> {
     if body.name.trim().is_empty() {
@@ -87,7 +88,7 @@ pub(crate) async fn create(
         .store
         .create_job(NewJob {
             name: body.name.clone(),
-            requestor: project.clone(),
+            requestor,
             // Runs elsewhere: no server recovers it as its own.
             server_id: String::new(),
             requested_at_us: state.clock.now_us(),

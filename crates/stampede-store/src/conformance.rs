@@ -30,7 +30,7 @@ pub use tokens::{
     duplicate_tokens_are_refused, revoke_token_once, token_round_trip,
     token_text_with_nul_is_refused, tokens_survive_reopen,
 };
-pub use users::user_round_trip_and_duplicates;
+pub use users::{remove_user_revokes_its_tokens, user_round_trip_and_duplicates};
 
 use crate::{
     DEFAULT_PROJECT, Event, EventQuery, EventStore, JobId, JobRecord, NewEvent, NewJob, Seq,

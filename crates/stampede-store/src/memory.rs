@@ -39,8 +39,10 @@ struct Inner {
     job_keys: HashMap<(String, String), JobId>,
     /// Token `id` is at index `id - 1`.
     tokens: Vec<TokenRecord>,
-    /// User `id` is at index `id - 1`.
+    /// The users, by id ascending (a removed user is gone, its id never used again).
     users: Vec<UserRecord>,
+    /// The last user id assigned.
+    last_user_id: UserId,
 }
 
 impl Inner {
@@ -316,7 +318,8 @@ impl EventStore for MemoryStore {
             if inner.users.iter().any(|other| other.name == user.name) {
                 return Err(StoreError::DuplicateUser { name: user.name });
             }
-            let id = inner.users.len() as UserId + 1;
+            inner.last_user_id += 1;
+            let id = inner.last_user_id;
             inner.users.push(UserRecord::new(id, user));
             Ok(id)
         })
@@ -331,6 +334,32 @@ impl EventStore for MemoryStore {
                 return Ok(None);
             }
             Ok(self.lock().users.iter().find(|u| u.name == name).cloned())
+        })
+    }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>> {
+        Box::pin(async move { Ok(self.lock().users.clone()) })
+    }
+
+    fn remove_user<'a>(
+        &'a self,
+        name: &'a str,
+        at_us: i64,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let Some(index) = inner.users.iter().position(|u| u.name == name) else {
+                return Ok(None);
+            };
+            inner.users.remove(index);
+            let mut revoked = 0;
+            for token in &mut inner.tokens {
+                if token.user_name.as_deref() == Some(name) && token.revoked_at_us.is_none() {
+                    token.revoked_at_us = Some(at_us);
+                    revoked += 1;
+                }
+            }
+            Ok(Some(revoked))
         })
     }
 }

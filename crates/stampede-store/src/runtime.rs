@@ -132,4 +132,17 @@ impl EventStore for OnRuntime {
         let name = name.to_owned();
         self.run(move |s| Box::pin(async move { s.user_by_name(&name).await }))
     }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>> {
+        self.run(move |s| Box::pin(async move { s.list_users().await }))
+    }
+
+    fn remove_user<'a>(
+        &'a self,
+        name: &'a str,
+        at_us: i64,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        let name = name.to_owned();
+        self.run(move |s| Box::pin(async move { s.remove_user(&name, at_us).await }))
+    }
 }

@@ -103,6 +103,18 @@ pub trait EventStore: Send + Sync + 'static {
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>>;
+
+    /// Every user, by id ascending.
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>>;
+
+    /// Removes the user named `name` and revokes, as of `at_us`, every token issued to it
+    /// that is not revoked yet, both or neither. Returns how many tokens it revoked, or
+    /// `None` when there is no such user (then nothing changes).
+    fn remove_user<'a>(
+        &'a self,
+        name: &'a str,
+        at_us: i64,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
 }
 
 /// Refuses a job with text the store cannot keep.
@@ -134,7 +146,11 @@ pub(crate) fn check_job_once(key: &str, job: &NewJob) -> Result<(), StoreError> 
 pub(crate) fn check_token(token: &NewToken) -> Result<(), StoreError> {
     check_text("token name", &token.name)?;
     check_text("token project", &token.project)?;
-    check_text("token hash", &token.hash)
+    check_text("token hash", &token.hash)?;
+    token
+        .user_name
+        .as_deref()
+        .map_or(Ok(()), |user| check_text("token user name", user))
 }
 
 /// Refuses a user with text the store cannot keep.

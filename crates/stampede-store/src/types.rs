@@ -236,6 +236,12 @@ pub struct NewToken {
     pub hash: String,
     /// When the token was created, in microseconds since the Unix epoch.
     pub created_at_us: i64,
+    /// When the token stops being valid, in microseconds since the Unix epoch; `None` for
+    /// a token that never expires.
+    pub expires_at_us: Option<i64>,
+    /// The user a login token was issued to (`POST /v1/login`); `None` for a token made
+    /// by hand. Removing the user revokes its tokens.
+    pub user_name: Option<String>,
 }
 
 /// A stored API token.
@@ -254,6 +260,11 @@ pub struct TokenRecord {
     /// When the token was revoked, in microseconds since the Unix epoch; `None` while it is
     /// valid.
     pub revoked_at_us: Option<i64>,
+    /// When the token stops being valid, in microseconds since the Unix epoch; `None` for
+    /// a token that never expires.
+    pub expires_at_us: Option<i64>,
+    /// The user a login token was issued to; `None` for a token made by hand.
+    pub user_name: Option<String>,
 }
 
 impl TokenRecord {
@@ -264,6 +275,8 @@ impl TokenRecord {
             project,
             hash,
             created_at_us,
+            expires_at_us,
+            user_name,
         } = token;
         Self {
             id,
@@ -272,7 +285,21 @@ impl TokenRecord {
             hash,
             created_at_us,
             revoked_at_us: None,
+            expires_at_us,
+            user_name,
         }
+    }
+
+    /// Whether the token may be used at `now_us`: neither revoked nor expired (a token
+    /// expires at its `expires_at_us`, not after it).
+    pub fn is_valid_at(&self, now_us: i64) -> bool {
+        self.revoked_at_us.is_none() && self.expires_at_us.is_none_or(|at| now_us < at)
+    }
+
+    /// Who uses the token: the user it was issued to, or else its name (what the server
+    /// records as a job's requestor).
+    pub fn identity(&self) -> &str {
+        self.user_name.as_deref().unwrap_or(&self.name)
     }
 }
 

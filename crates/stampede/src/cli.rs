@@ -202,6 +202,16 @@ pub(crate) struct ServerArgs {
     /// only jobs that carry it.
     #[arg(long)]
     pub(crate) instance_tag: Option<String>,
+    /// How long a token from a login (`stampede login --user`) stays valid.
+    #[arg(long, default_value = "30d", value_parser = parse_positive_duration)]
+    pub(crate) login_token_ttl: std::time::Duration,
+    /// Connections served at once; further ones wait to be accepted until one closes.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: u32,
+    /// How long a request's head may take to arrive; also how long an idle keep-alive
+    /// connection is kept open.
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
+    pub(crate) header_read_timeout: std::time::Duration,
     /// Let every project's jobs do more than the default (no processes, no files outside
     /// the job's own directory, only the targets' hosts): `exec`, `files:/ABSOLUTE/DIR`,
     /// `net:HOST|ADDRESS|NETWORK|*`, or `all`; comma-separated or repeated.
@@ -249,6 +259,18 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         database: DatabaseArg,
     },
+    /// List the users (never their passwords).
+    List {
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// Remove a user and revoke every token it got by logging in.
+    Remove {
+        /// The user's name (from `list`).
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,10 +283,13 @@ pub(crate) enum TokenCommand {
         /// The project whose jobs it sees.
         #[arg(long, default_value = "default")]
         project: String,
+        /// Make it expire after this long (e.g. 90d); without it, it lasts until revoked.
+        #[arg(long, value_parser = parse_positive_duration)]
+        expires_in: Option<std::time::Duration>,
         #[command(flatten)]
         database: DatabaseArg,
     },
-    /// List the tokens (never their secrets).
+    /// List the tokens (never their secrets): id, name, project, state, expiry, user.
     List {
         #[command(flatten)]
         database: DatabaseArg,
@@ -457,4 +482,15 @@ pub(crate) struct SutArgs {
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     stampede_job::parse_duration(text)
+}
+
+/// A duration that is not zero (a token that expires at once, or a timeout of nothing).
+fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!(
+            "{text:?} is zero; give a length such as 30s or 30d"
+        ));
+    }
+    Ok(duration)
 }

@@ -141,6 +141,9 @@ fn print_status(status: &JobStatus, json: bool) -> Result<(), Failed> {
             serde_json::to_string_pretty(status).map_err(|e| Failed::other(e.to_string()))?;
         println!("{text}");
     } else {
+        if let Some(place) = status.queued {
+            println!("queued: {place} in line for a slot on the server");
+        }
         print!("{}", render_status(status));
     }
     Ok(())
@@ -180,7 +183,7 @@ fn cloud_run(file: &Path, conn: &ConnArgs, summary_json: Option<&Path>) -> Resul
             .validate_options(job.extended.clone())
             .await
             .map_err(failed)?;
-        let created = client.submit(&text, None).await.map_err(failed)?;
+        let created = client.submit(&text).await.map_err(failed)?;
         let id = created.job_id;
         println!(
             "job {id} ({}): {}{}",
@@ -237,6 +240,12 @@ fn cloud_run(file: &Path, conn: &ConnArgs, summary_json: Option<&Path>) -> Resul
 /// One line of progress: the state, the run, and targets done per test.
 fn progress_line(status: &JobStatus) -> String {
     let mut line = format!("job {}: {}", status.job_id, status.state.name());
+    if let Some(place) = status.queued {
+        line = format!(
+            "job {}: queued, {place} in line (the server runs as many jobs at once as its policy allows)",
+            status.job_id
+        );
+    }
     if let Some(run) = status.runs.last() {
         line.push_str(&format!(", run {}", run.run));
         for test in &run.tests {

@@ -1,14 +1,14 @@
-//! `stampede server`: the job server until SIGINT or SIGTERM (which pause its jobs), and its
-//! tokens.
+//! `stampede server`: the job server until SIGINT or SIGTERM (which pause its jobs), its
+//! tokens and its users.
 
 use stampede_core::{Clock, SystemClock};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use stampede_core::ExitCode as Code;
 use stampede_job::policy::Policy;
-use stampede_server::{Config, Server};
-use stampede_store::EventStore;
+use stampede_server::{Config, HttpLimits, LoginLimits, Server, TokenSpec};
+use stampede_store::{EventStore, TokenRecord};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Failed;
@@ -28,25 +28,88 @@ pub(crate) fn run(args: ServerArgs) -> Result<Code, Failed> {
     runtime.block_on(async move {
         match args.command {
             Some(ServerCommand::Token(command)) => token(command).await,
-            Some(ServerCommand::User(UserCommand::Create {
-                name,
-                project,
-                database,
-            })) => {
-                let password = crate::password()?;
-                let store = open(&database.database).await?;
-                stampede_server::create_user(&store, &name, &project, &password)
-                    .await
-                    .map_err(|e| match e {
-                        stampede_server::UserError::Hash(_) => Failed::other(e.to_string()),
-                        _ => Failed::config(e.to_string()),
-                    })?;
-                eprintln!("user {name:?} of project {project:?} created");
-                Ok(Code::Passed)
-            }
+            Some(ServerCommand::User(command)) => user(command).await,
             None => serve(args).await,
         }
     })
+}
+
+async fn user(command: UserCommand) -> Result<Code, Failed> {
+    match command {
+        UserCommand::Create {
+            name,
+            project,
+            database,
+        } => {
+            let password = crate::password()?;
+            let store = open(&database.database).await?;
+            stampede_server::create_user(&store, &name, &project, &password)
+                .await
+                .map_err(|e| match e {
+                    stampede_server::UserError::Hash(_) => Failed::other(e.to_string()),
+                    _ => Failed::config(e.to_string()),
+                })?;
+            eprintln!("user {name:?} of project {project:?} created");
+        }
+        UserCommand::List { database } => {
+            let store = open(&database.database).await?;
+            let users = store
+                .list_users()
+                .await
+                .map_err(|e| Failed::other(e.to_string()))?;
+            for u in users {
+                println!(
+                    "{}\t{}\t{}\tcreated {}",
+                    u.id,
+                    u.name,
+                    u.project,
+                    time(u.created_at_us)
+                );
+            }
+        }
+        UserCommand::Remove { name, database } => {
+            let store = open(&database.database).await?;
+            let revoked = store
+                .remove_user(&name, SystemClock.now_us())
+                .await
+                .map_err(|e| Failed::other(e.to_string()))?;
+            let Some(revoked) = revoked else {
+                return Err(Failed::config(format!(
+                    "there is no user {name:?}; see `stampede server user list`"
+                )));
+            };
+            eprintln!("user {name:?} removed; {revoked} of its tokens revoked");
+        }
+    }
+    Ok(Code::Passed)
+}
+
+/// A time in microseconds since the Unix epoch, as RFC 3339 in UTC.
+fn time(us: i64) -> String {
+    let at = u64::try_from(us).map_or(SystemTime::UNIX_EPOCH, |us| {
+        SystemTime::UNIX_EPOCH + Duration::from_micros(us)
+    });
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// A token's line in `token list`: id, name, project, state, expiry, user.
+fn token_line(t: &TokenRecord, now_us: i64) -> String {
+    let state = if t.revoked_at_us.is_some() {
+        "revoked"
+    } else if !t.is_valid_at(now_us) {
+        "expired"
+    } else {
+        "active"
+    };
+    let expires = t.expires_at_us.map_or_else(
+        || "never expires".to_string(),
+        |at| format!("expires {}", time(at)),
+    );
+    let user = t.user_name.as_deref().unwrap_or("-");
+    format!(
+        "{}\t{}\t{}\t{state}\t{expires}\t{user}",
+        t.id, t.name, t.project
+    )
 }
 
 async fn token(command: TokenCommand) -> Result<Code, Failed> {
@@ -54,13 +117,26 @@ async fn token(command: TokenCommand) -> Result<Code, Failed> {
         TokenCommand::Create {
             name,
             project,
+            expires_in,
             database,
         } => {
             let store = open(&database.database).await?;
-            let secret = stampede_server::create_token(&store, &name, &project)
+            let spec = TokenSpec {
+                name: &name,
+                project: &project,
+                expires_in,
+                user: None,
+            };
+            let secret = stampede_server::create_token_with(&store, &SystemClock, &spec)
                 .await
                 .map_err(|e| Failed::other(e.to_string()))?;
-            eprintln!("token {name:?} for project {project:?} (shown once; keep it):");
+            let lasts = expires_in.map_or_else(
+                || "until revoked".to_string(),
+                |d| format!("for {}", humantime::format_duration(d)),
+            );
+            eprintln!(
+                "token {name:?} for project {project:?}, valid {lasts} (shown once; keep it):"
+            );
             println!("{secret}");
         }
         TokenCommand::List { database } => {
@@ -69,13 +145,9 @@ async fn token(command: TokenCommand) -> Result<Code, Failed> {
                 .list_tokens()
                 .await
                 .map_err(|e| Failed::other(e.to_string()))?;
-            for t in tokens {
-                let state = if t.revoked_at_us.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                println!("{}\t{}\t{}\t{state}", t.id, t.name, t.project);
+            let now = SystemClock.now_us();
+            for t in &tokens {
+                println!("{}", token_line(t, now));
             }
         }
         TokenCommand::Revoke { id, database } => {
@@ -137,6 +209,14 @@ async fn serve(args: ServerArgs) -> Result<Code, Failed> {
                 .clone()
                 .unwrap_or_else(|| default_jobs_dir(&server_id, &args.database.database)),
         ),
+        http: HttpLimits {
+            header_read_timeout: args.header_read_timeout,
+            max_connections: args.max_connections as usize,
+        },
+        login: LoginLimits {
+            token_ttl: args.login_token_ttl,
+            ..LoginLimits::default()
+        },
     };
     let server = Server::start(config, store)
         .await

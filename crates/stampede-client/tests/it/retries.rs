@@ -27,7 +27,7 @@ async fn check_retried(first: Answer) {
         Duration::from_millis(500),
         Duration::from_secs(5),
     );
-    let created = client.submit("name: quick\n", Some("ci")).await.unwrap();
+    let created = client.submit("name: quick\n").await.unwrap();
     assert_eq!((created.job_id, created.created), (7, true));
     let seen = fake.seen();
     assert_eq!(seen.len(), 3, "{first:?}: {seen:?}");
@@ -48,7 +48,7 @@ async fn check_retried(first: Answer) {
         assert_eq!(request.idempotency_key.as_deref(), Some(key.as_str()));
         assert_eq!(
             (request.method.as_str(), request.path.as_str()),
-            ("POST", "/v1/jobs?requestor=ci")
+            ("POST", "/v1/jobs")
         );
         assert_eq!(request.authorization.as_deref(), Some("Token secret"));
         assert_eq!(request.body, "name: quick\n");
@@ -166,8 +166,8 @@ async fn each_logical_post_has_its_own_key_and_a_get_has_none() {
         Duration::from_millis(20),
         Duration::from_secs(5),
     );
-    client.submit("name: a\n", None).await.unwrap();
-    client.submit("name: a\n", None).await.unwrap();
+    client.submit("name: a\n").await.unwrap();
+    client.submit("name: a\n").await.unwrap();
     client.resume(7).await.unwrap();
     let list = client
         .list(
@@ -236,7 +236,7 @@ async fn odd_answers_become_errors_not_panics() {
             ),
         ),
         (
-            client.submit("name: x\n", None).await.unwrap_err(),
+            client.submit("name: x\n").await.unwrap_err(),
             "(422) the descriptor is invalid\n  name: missing\n  problems: a: bad, b: worse"
                 .to_string(),
         ),

@@ -41,6 +41,8 @@ impl Fixture {
                 jobs_dir: Some(
                     std::env::temp_dir().join(format!("stampede-test-jobs-{}", std::process::id())),
                 ),
+                http: stampede_server::HttpLimits::default(),
+                login: stampede_server::LoginLimits::default(),
             },
             store.clone(),
         )
@@ -101,7 +103,7 @@ async fn submit_status_list_and_events_round_trip() {
         ("v1", "test-server")
     );
 
-    let created = client.submit(QUICK, Some("ci")).await.unwrap();
+    let created = client.submit(QUICK).await.unwrap();
     assert!(created.created);
     assert_eq!(created.name, "quick");
     assert_eq!(created.status_url, format!("/v1/jobs/{}", created.job_id));
@@ -114,7 +116,7 @@ async fn submit_status_list_and_events_round_trip() {
         .unwrap();
     assert_eq!(list.jobs.len(), 1);
     assert_eq!(list.jobs[0].job_id, created.job_id);
-    assert_eq!(list.jobs[0].requestor, "ci");
+    assert_eq!(list.jobs[0].requestor, "t", "the token's name");
     let none = client
         .list(&["failed".into()], &[], None, None)
         .await
@@ -160,7 +162,7 @@ async fn submit_status_list_and_events_round_trip() {
 async fn pause_resume_and_cancel_round_trip() {
     let f = Fixture::new().await;
     let client = f.client();
-    let id = client.submit(SLOW, None).await.unwrap().job_id;
+    let id = client.submit(SLOW).await.unwrap().job_id;
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.pause(id).await.unwrap();
     f.wait_for(id, JobState::Paused).await;
@@ -172,7 +174,7 @@ async fn pause_resume_and_cancel_round_trip() {
     client.resume(id).await.unwrap();
     f.wait_for(id, JobState::Completed).await;
 
-    let id = client.submit(SLOW, None).await.unwrap().job_id;
+    let id = client.submit(SLOW).await.unwrap().job_id;
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.cancel(id).await.unwrap();
     f.wait_for(id, JobState::Cancelled).await;
@@ -206,7 +208,7 @@ async fn a_submit_whose_answer_was_lost_is_retried_into_the_same_job() {
     // The first attempt reaches the server, which makes the job, but its answer is lost.
     let proxy = Proxy::start(f.server.addr(), 1).await;
     let created = client(&proxy.url(), Some(&f.token))
-        .submit(QUICK, None)
+        .submit(QUICK)
         .await
         .unwrap();
     assert_eq!(proxy.connections(), 2);
@@ -243,10 +245,7 @@ async fn server_errors_come_back_as_api_errors() {
             "not a job state",
         ),
         (
-            client
-                .submit("name: j\ntests: []\n", None)
-                .await
-                .unwrap_err(),
+            client.submit("name: j\ntests: []\n").await.unwrap_err(),
             422,
             "(422) the descriptor is invalid\n  problems: ",
         ),

@@ -54,6 +54,8 @@ struct Translator<'a> {
     files: &'a Access,
     registry: &'a Registry,
     problems: Vec<Problem>,
+    /// Files it may not read (a job server's job).
+    refused: Vec<Problem>,
 }
 
 impl Translator<'_> {
@@ -284,7 +286,9 @@ impl Translator<'_> {
         let file = match self.files.path(uri.strip_prefix("file://").unwrap_or(uri)) {
             Ok(file) => file,
             Err(refused) => {
-                self.problem(format!("{path}.URI"), refused.message);
+                let message = format!("{} (needs the grant `{}`)", refused.message, refused.grant);
+                self.refused
+                    .push(Problem::new(format!("{path}.URI"), message));
                 return None;
             }
         };
@@ -511,24 +515,36 @@ pub(crate) fn to_native(
     value: &Value,
     files: &Access,
     registry: &Registry,
-) -> Result<Value, Vec<Problem>> {
+) -> Result<Value, Untranslated> {
     let mut translator = Translator {
         files,
         registry,
         problems: Vec::new(),
+        refused: Vec::new(),
     };
     let Some(top) = value.as_object() else {
-        return Err(vec![Problem::new(
+        return Err(Untranslated::Invalid(vec![Problem::new(
             "",
             "a ConTest descriptor is a JSON object",
-        )]);
+        )]));
     };
     let native = translator.job(top);
-    if translator.problems.is_empty() {
+    if !translator.refused.is_empty() {
+        Err(Untranslated::Refused(translator.refused))
+    } else if translator.problems.is_empty() {
         Ok(native)
     } else {
-        Err(translator.problems)
+        Err(Untranslated::Invalid(translator.problems))
     }
+}
+
+/// Why a ConTest descriptor was not translated.
+#[derive(Debug)]
+pub(crate) enum Untranslated {
+    /// It is invalid.
+    Invalid(Vec<Problem>),
+    /// It names files the job may not read.
+    Refused(Vec<Problem>),
 }
 
 #[cfg(test)]

@@ -78,6 +78,14 @@ pub enum DescriptorError {
         /// The version in the file.
         found: String,
     },
+    /// It names files the job may not read where it is read (a job server's policy).
+    #[error("{path}: refused: {}", problems.join("; "))]
+    Refused {
+        /// The file.
+        path: String,
+        /// `tests[0].TestFetcherParameters.URI: /etc/passwd: ... (needs the grant ...)`.
+        problems: Vec<String>,
+    },
     /// Problems found, each with its path in the file.
     #[error("{path}: {} problem{}:\n  {}", problems.len(), if problems.len() == 1 { "" } else { "s" }, problems.join("\n  "))]
     Invalid {
@@ -210,13 +218,23 @@ impl Job {
             problems: locate::describe(text, &problems),
         };
         let value = if contest::is_contest(&value) {
-            contest::to_native(&value, files, registry).map_err(|problems| {
-                DescriptorError::Invalid {
-                    path: path.to_string(),
-                    problems: problems
+            contest::to_native(&value, files, registry).map_err(|untranslated| {
+                let listed = |problems: Vec<Problem>| -> Vec<String> {
+                    let told = problems
                         .iter()
-                        .map(|p| format!("{}: {}", p.path, p.message))
-                        .collect(),
+                        .map(|p| format!("{}: {}", p.path, p.message));
+                    told.collect()
+                };
+                let path = path.to_string();
+                match untranslated {
+                    contest::Untranslated::Invalid(problems) => DescriptorError::Invalid {
+                        path,
+                        problems: listed(problems),
+                    },
+                    contest::Untranslated::Refused(problems) => DescriptorError::Refused {
+                        path,
+                        problems: listed(problems),
+                    },
                 }
             })?
         } else {

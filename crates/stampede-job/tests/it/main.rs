@@ -2,6 +2,7 @@
 //! real sockets: ConTest's samples, the state machine (pause, resume, cancel, timeouts,
 //! retries, runs = 0) and the events it leaves.
 
+mod access;
 mod clock;
 mod contest;
 mod descriptor;

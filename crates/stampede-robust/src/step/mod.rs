@@ -14,7 +14,7 @@ mod config;
 mod store;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,7 +32,7 @@ pub use config::{
 };
 
 use stampede_api::job::TargetStatus;
-use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome};
+use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, Use};
 use store::EventMetaStore;
 
 /// The most characters of one failure report kept in the step's error and statistics.
@@ -55,6 +55,16 @@ impl Step for Robustness {
 
     fn problems(&self, config: &RobustnessConfig, at: &str) -> Vec<Problem> {
         Problem::all_under(at, &config.problems())
+    }
+
+    fn uses(&self, config: &RobustnessConfig) -> Vec<Use> {
+        let data = config.data_dir.iter().map(|d| Use::write("data_dir", d));
+        let store = match &config.snapshotter {
+            SnapshotterConfig::Http(h) => h.url.clone(),
+            SnapshotterConfig::Command(_) => None,
+        };
+        let store = store.map(|url| Use::connect("snapshotter.http.url", url));
+        data.chain(store).collect()
     }
 
     async fn run(
@@ -83,12 +93,23 @@ async fn run(config: &RobustnessConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome
     if !problems.is_empty() {
         return Ok(StepOutcome::Failed(problems.join("; ")));
     }
+    if let Err(refused) = ctx.access.own_processes(Robustness::KEY) {
+        return Ok(StepOutcome::Failed(refused.to_string()));
+    }
     let (work, temp) = match &config.data_dir {
-        Some(dir) => (PathBuf::from(dir), None),
+        Some(dir) => match ctx.access.path(dir) {
+            Ok(dir) => (dir, None),
+            Err(refused) => return Ok(StepOutcome::Failed(format!("data_dir: {refused}"))),
+        },
         None => {
+            // On a job server, inside the job's own directory.
+            let parent = ctx
+                .access
+                .dir()
+                .map_or_else(std::env::temp_dir, Path::to_path_buf);
             let temp = tempfile::Builder::new()
                 .prefix("stampede-robustness-")
-                .tempdir()
+                .tempdir_in(parent)
                 .map_err(|e| format!("cannot create a temporary data directory: {e}"))?;
             (temp.path().to_path_buf(), Some(temp))
         }

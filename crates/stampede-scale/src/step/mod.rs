@@ -79,7 +79,7 @@ async fn run_in_job(config: &ScaleConfig, ctx: &StepCtx<'_>) -> Result<StepOutco
             first.path, first.message
         )));
     }
-    let plan = match Plan::compile(config, ctx.target) {
+    let plan = match Plan::compile(config, ctx.target, ctx.access) {
         Ok(plan) => Arc::new(plan),
         Err(e) => return Ok(StepOutcome::Failed(e)),
     };

@@ -22,8 +22,8 @@ use tokio::time::Instant;
 use super::client::Call;
 use super::config::{HttpPhase, MarkPhase, Matcher, Phase, ScaleConfig, TimeFormat};
 use super::jsonpath::{self, JsonPath};
-use stampede_job::Vars;
 use stampede_job::template::{self, Context, Template};
+use stampede_job::{Access, Vars};
 
 /// Scale templates see no step variables: they are rendered per runner, not per target.
 static NO_VARS: Vars = BTreeMap::new();
@@ -31,6 +31,8 @@ static NO_VARS: Vars = BTreeMap::new();
 /// A lifecycle compiled once for all runners: templates parsed, paths read.
 pub(crate) struct Plan {
     pub(crate) target: Target,
+    /// The hosts the job may reach: every rendered URL is checked.
+    access: Access,
     pub(crate) setup: Vec<Step>,
     pub(crate) phases: Vec<Step>,
     pub(crate) cleanup: Vec<Step>,
@@ -195,8 +197,22 @@ fn json_templates(json: &Value, read: &mut impl FnMut(&Template)) -> Result<(), 
 }
 
 impl Plan {
+    /// Whether the job may reach `url` from this target.
+    pub(crate) fn may_reach(&self, url: &str) -> Result<(), String> {
+        self.access.connect(url, Some(&self.target)).map_err(|refused| {
+            format!(
+                "{refused}; an admin grants it with `--allow {}` or in the server's policy file",
+                refused.grant
+            )
+        })
+    }
+
     /// Compiles `config` for `target`.
-    pub(crate) fn compile(config: &ScaleConfig, target: &Target) -> Result<Plan, String> {
+    pub(crate) fn compile(
+        config: &ScaleConfig,
+        target: &Target,
+        access: &Access,
+    ) -> Result<Plan, String> {
         let compile_all = |phases: &[Phase], what: &str| -> Result<Vec<Step>, String> {
             phases
                 .iter()
@@ -209,6 +225,7 @@ impl Plan {
                 .collect()
         };
         Ok(Plan {
+            access: access.clone(),
             target: target.clone(),
             setup: compile_all(&config.setup, "setup phase")?,
             phases: compile_all(&config.phases, "phase")?,
@@ -526,7 +543,9 @@ async fn exchange(
 
 fn render(plan: &Plan, req: &Req, state: &Mutex<RunnerState>) -> Result<Call, String> {
     let saved = lock(state).saved.clone();
-    req.render(&plan.context(&saved))
+    let call = req.render(&plan.context(&saved))?;
+    plan.may_reach(&call.url)?;
+    Ok(call)
 }
 
 /// How many characters of an answer or update an error quotes.

@@ -71,6 +71,7 @@ pub(crate) async fn open(
             .collect::<Result<Vec<_>, String>>()
             .map_err(at)?;
         let url = render(&spec.url, plan, setup).map_err(at)?;
+        plan.may_reach(&url).map_err(at)?;
         let body = Call::get(url, headers).stream().await.map_err(at)?;
         let format = match spec.format {
             StreamFormat::Sse => Format::Sse {

@@ -119,9 +119,11 @@ async fn runners_failing_panicking_or_cancelled_before_the_barrier_release_the_o
         Before::Arrive(ms(20)),
         Before::Stall,
     ];
-    let strategy = Strategy::Concurrent.with_timeout(Duration::from_secs(1));
+    // Generous limits: the test is about who is released, not how fast, and a busy host
+    // (a build beside it) must not fail it.
+    let strategy = Strategy::Concurrent.with_timeout(Duration::from_secs(10));
     let mut herd = herd(strategy, &befores);
-    within(Duration::from_secs(2), herd.harness.run(&Ctx::default()))
+    within(Duration::from_secs(20), herd.harness.run(&Ctx::default()))
         .await
         .unwrap();
     let results = herd.harness.results().unwrap();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
 use serde_json::Value;
-use stampede_server::{Config, Server, create_token};
+use stampede_server::{Config, HttpLimits, LoginLimits, Server, create_token};
 use stampede_store::EventStore;
 use stampede_store::pg_schema::TestStore;
 
@@ -79,6 +79,16 @@ pub(crate) async fn start_on(
     store: &Arc<dyn EventStore>,
     clock: Arc<dyn stampede_core::Clock>,
 ) -> Server {
+    start_with(store, clock, HttpLimits::default(), LoginLimits::default()).await
+}
+
+/// Starts a server over `store` on a loopback port, on `clock`, with these limits.
+pub(crate) async fn start_with(
+    store: &Arc<dyn EventStore>,
+    clock: Arc<dyn stampede_core::Clock>,
+    http: HttpLimits,
+    login: LoginLimits,
+) -> Server {
     Server::start(
         Config {
             addr: "127.0.0.1:0".parse().unwrap(),
@@ -93,6 +103,8 @@ pub(crate) async fn start_on(
             jobs_dir: Some(
                 std::env::temp_dir().join(format!("stampede-test-jobs-{}", std::process::id())),
             ),
+            http,
+            login,
         },
         store.clone(),
     )

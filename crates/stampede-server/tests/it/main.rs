@@ -17,7 +17,9 @@ use stampede_store::NewJob;
 
 use fixture::{Fixture, on_every_backend, start};
 
+mod auth;
 mod fixture;
+mod hardening;
 mod metrics;
 mod openapi;
 mod retry;
@@ -40,6 +42,8 @@ on_every_backend!(
 struct Reply {
     status: u16,
     content_type: String,
+    /// `Retry-After`, if sent.
+    retry_after: Option<u64>,
     body: Value,
 }
 
@@ -53,6 +57,19 @@ async fn call(
     headers: &[(&str, &str)],
 ) -> Reply {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    call_on(stream, method, path, token, body, headers).await
+}
+
+/// One HTTP/1.1 request on `stream`.
+async fn call_on(
+    stream: tokio::net::TcpStream,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Reply {
+    let addr = stream.peer_addr().unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
@@ -79,12 +96,17 @@ async fn call(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Reply {
         status,
         content_type,
+        retry_after,
         body,
     }
 }
@@ -158,7 +180,7 @@ async fn tokens_guard_every_call_but_healthz(f: &Fixture) {
 }
 
 async fn a_submitted_job_runs_and_its_status_and_events_are_served(f: &Fixture) {
-    let created = f.post("/v1/jobs?requestor=ci", QUICK).await;
+    let created = f.post("/v1/jobs", QUICK).await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["job_id"].as_u64().unwrap();
     let status = f.wait_for(id, "completed").await;
@@ -180,7 +202,10 @@ async fn a_submitted_job_runs_and_its_status_and_events_are_served(f: &Fixture) 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(list.body["jobs"][0]["job_id"], id, "{}", list.body);
-    assert_eq!(list.body["jobs"][0]["requestor"], "ci");
+    assert_eq!(
+        list.body["jobs"][0]["requestor"], "tests",
+        "the token's name"
+    );
     // Events page by sequence number, with nothing lost between pages.
     let all = f.get(&format!("/v1/jobs/{id}/events")).await.body["events"]
         .as_array()

@@ -118,11 +118,20 @@ async fn jobs_are_counted_by_state(f: &Fixture) {
         let samples = scrape(f).await;
         let counts: Vec<_> = expected
             .iter()
-            .map(|(state, _)| value(&samples, &format!(r#"stampede_jobs{{state="{state}"}}"#)))
+            .map(|(state, _)| {
+                value(
+                    &samples,
+                    &format!(r#"stampede_jobs{{project="default",state="{state}"}}"#),
+                )
+            })
             .collect();
         if counts.iter().zip(&expected).all(|(c, (_, e))| c == e) {
             // Every state is reported, even at zero.
-            assert!(samples.contains_key(r#"stampede_jobs{state="cancellation-failed"}"#));
+            assert!(
+                samples.contains_key(
+                    r#"stampede_jobs{project="default",state="cancellation-failed"}"#
+                )
+            );
             break;
         }
         assert!(

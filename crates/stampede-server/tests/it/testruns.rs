@@ -290,7 +290,7 @@ async fn validate_options_and_validate_token(f: &Fixture) {
     )
     .await;
     assert_eq!(reply.body["is_valid"], false);
-    assert_eq!(reply.body["message"], "no such token");
+    assert_eq!(reply.body["message"], "invalid");
     let id = f.store.list_tokens().await.unwrap()[0].id;
     f.store.revoke_token(id, 1).await.unwrap();
     let reply = call(
@@ -303,7 +303,7 @@ async fn validate_options_and_validate_token(f: &Fixture) {
     )
     .await;
     assert_eq!(reply.body["is_valid"], false);
-    assert!(reply.body["message"].as_str().unwrap().contains("revoked"));
+    assert_eq!(reply.body["message"], "invalid", "not why");
 }
 
 async fn test_progress_answers_for_jobs_the_server_runs(f: &Fixture) {

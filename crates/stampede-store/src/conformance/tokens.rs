@@ -11,6 +11,8 @@ fn new_token(name: &str, project: &str, hash: &str) -> NewToken {
         project: project.to_owned(),
         hash: hash.to_owned(),
         created_at_us: 1_700_000_000_000_000,
+        expires_at_us: None,
+        user_name: None,
     }
 }
 
@@ -27,8 +29,9 @@ async fn tokens(store: &dyn EventStore) -> Vec<TokenRecord> {
     must(store.list_tokens().await, "list_tokens")
 }
 
-/// Token ids start at 1 and increase; every field comes back as written, from the list and
-/// by hash; an unknown hash (or one the store could not even keep) finds nothing.
+/// Token ids start at 1 and increase; every field (expiry and user too) comes back as
+/// written, from the list and by hash; an unknown hash (or one the store could not even
+/// keep) finds nothing.
 pub async fn token_round_trip(store: &dyn EventStore) {
     assert_eq!(tokens(store).await, [], "a new store's tokens");
     let written = [
@@ -40,6 +43,16 @@ pub async fn token_round_trip(store: &dyn EventStore) {
         NewToken {
             created_at_us: i64::MAX,
             ..new_token("", "", "")
+        },
+        NewToken {
+            expires_at_us: Some(1_700_000_000_000_001),
+            user_name: Some("Zoë 🚀".to_owned()),
+            ..new_token("login-zoe-1", "alpha", &hash(4))
+        },
+        NewToken {
+            expires_at_us: Some(i64::MIN),
+            user_name: Some(String::new()),
+            ..new_token("expired", "alpha", &hash(5))
         },
     ];
     let mut expected = Vec::new();
@@ -172,6 +185,10 @@ pub async fn token_text_with_nul_is_refused(store: &dyn EventStore) {
         new_token("a\0", "alpha", &hash(1)),
         new_token("a", "\0", &hash(1)),
         new_token("a", "alpha", "\0"),
+        NewToken {
+            user_name: Some("a\0".to_owned()),
+            ..new_token("a", "alpha", &hash(1))
+        },
     ] {
         let error = store
             .create_token(token.clone())

@@ -1,7 +1,7 @@
 //! The user half of the conformance suite: users who log in with a name and a password.
 
 use super::must;
-use crate::{EventStore, NewUser, StoreError};
+use crate::{EventStore, NewToken, NewUser, StoreError};
 
 fn new_user(name: &str, project: &str, hash: &str) -> NewUser {
     NewUser {
@@ -51,4 +51,82 @@ pub async fn user_round_trip_and_duplicates(store: &dyn EventStore) {
         "create_user",
     );
     assert!(id > 2, "{id}");
+    let names: Vec<String> = must(store.list_users().await, "list_users")
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["ann", &zed.name, "cy"], "users listed by id");
+}
+
+/// A token issued to `user` (or made by hand, for `None`) with a hash unique to `n`.
+fn token_of(name: &str, user: Option<&str>, n: u32) -> NewToken {
+    NewToken {
+        name: name.to_owned(),
+        project: "alpha".to_owned(),
+        hash: format!("{n:064x}"),
+        created_at_us: 1,
+        expires_at_us: None,
+        user_name: user.map(str::to_owned),
+    }
+}
+
+/// `remove_user` removes the user and revokes the live tokens issued to it (and only
+/// those: not a revoked one, whose time stays, nor another user's, nor a hand-made token
+/// that merely shares the name); it says how many it revoked, `None` for no such user. The
+/// name is free again afterwards, for a user with a new id.
+pub async fn remove_user_revokes_its_tokens(store: &dyn EventStore) {
+    let ann = must(
+        store.create_user(new_user("ann", "alpha", "h")).await,
+        "create_user",
+    );
+    must(
+        store.create_user(new_user("bob", "alpha", "h")).await,
+        "create_user",
+    );
+    let create = async |token: NewToken| must(store.create_token(token).await, "create_token");
+    let first = create(token_of("login-ann-1", Some("ann"), 1)).await;
+    let old = create(token_of("login-ann-0", Some("ann"), 2)).await;
+    assert!(must(store.revoke_token(old, 3).await, "revoke_token"));
+    create(token_of("login-ann-2", Some("ann"), 3)).await;
+    create(token_of("login-bob-1", Some("bob"), 4)).await;
+    create(token_of("ann", None, 5)).await;
+
+    assert_eq!(
+        must(store.remove_user("ann", 9).await, "remove_user"),
+        Some(2),
+        "ann's two live tokens"
+    );
+    let revoked: Vec<(String, Option<i64>)> = must(store.list_tokens().await, "list_tokens")
+        .into_iter()
+        .map(|t| (t.name, t.revoked_at_us))
+        .collect();
+    assert_eq!(
+        revoked,
+        [
+            ("login-ann-1".to_owned(), Some(9)),
+            ("login-ann-0".to_owned(), Some(3)),
+            ("login-ann-2".to_owned(), Some(9)),
+            ("login-bob-1".to_owned(), None),
+            ("ann".to_owned(), None),
+        ],
+        "tokens after removing ann (first was {first})"
+    );
+    assert_eq!(must(store.user_by_name("ann").await, "user_by_name"), None);
+    let names: Vec<String> = must(store.list_users().await, "list_users")
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["bob"], "the users left");
+    for unknown in ["ann", "nobody", "a\0b"] {
+        assert_eq!(
+            must(store.remove_user(unknown, 10).await, "remove_user"),
+            None,
+            "removing {unknown:?}"
+        );
+    }
+    let again = must(
+        store.create_user(new_user("ann", "beta", "h")).await,
+        "create_user",
+    );
+    assert!(again > ann, "a new ann gets a new id: {again} after {ann}");
 }

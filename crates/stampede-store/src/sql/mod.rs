@@ -653,6 +653,18 @@ macro_rules! sql_store {
             ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>> {
                 Box::pin(self.user_by_name_now(name))
             }
+
+            fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>> {
+                Box::pin(self.list_users_now())
+            }
+
+            fn remove_user<'a>(
+                &'a self,
+                name: &'a str,
+                at_us: i64,
+            ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+                Box::pin(self.remove_user_now(name, at_us))
+            }
         }
     };
 }

@@ -17,7 +17,8 @@ use crate::store::{check_token, storable_hash};
 use crate::types::{NewToken, TokenId, TokenRecord};
 
 /// The token columns every token query selects, in the order `token_from_row` reads them.
-const TOKEN_COLUMNS: &str = "id, name, project, hash, created_at_us, revoked_at_us";
+const TOKEN_COLUMNS: &str =
+    "id, name, project, hash, created_at_us, revoked_at_us, expires_at_us, user_name";
 
 /// Stamps the token operations onto `SqlStore<$db>`, like `sql_store!`.
 macro_rules! sql_tokens {
@@ -31,6 +32,8 @@ macro_rules! sql_tokens {
                     hash: row.try_get(3)?,
                     created_at_us: row.try_get(4)?,
                     revoked_at_us: row.try_get(5)?,
+                    expires_at_us: row.try_get(6)?,
+                    user_name: row.try_get(7)?,
                 })
             }
 
@@ -70,13 +73,15 @@ macro_rules! sql_tokens {
                     });
                 }
                 let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO tokens (name, project, hash, created_at_us) \
-                     VALUES ($1, $2, $3, $4) RETURNING id",
+                    "INSERT INTO tokens (name, project, hash, created_at_us, expires_at_us, \
+                     user_name) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 )
                 .bind(&token.name)
                 .bind(&token.project)
                 .bind(&token.hash)
                 .bind(token.created_at_us)
+                .bind(token.expires_at_us)
+                .bind(&token.user_name)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(failed)?;

@@ -1,5 +1,6 @@
 //! Users in the SQL stores: few rows, written rarely, read at each login. The schema keeps
-//! names unique; a clash is told as [`StoreError::DuplicateUser`].
+//! names unique; a clash is told as [`StoreError::DuplicateUser`]. Removing a user revokes
+//! the tokens issued to it in the same transaction, so no login token outlives its user.
 
 use sqlx::postgres::Postgres;
 use sqlx::sqlite::Sqlite;
@@ -61,6 +62,56 @@ macro_rules! sql_users {
                 row.map(|row| Self::user_from_row(&row))
                     .transpose()
                     .map_err(failed)
+            }
+
+            pub(super) async fn list_users_now(&self) -> Result<Vec<UserRecord>, StoreError> {
+                let failed = StoreError::query("list users");
+                let rows = sqlx::query(
+                    "SELECT id, name, project, password_hash, created_at_us FROM users ORDER BY id",
+                )
+                .fetch_all(&self.read)
+                .await
+                .map_err(failed)?;
+                rows.iter()
+                    .map(Self::user_from_row)
+                    .collect::<Result<_, _>>()
+                    .map_err(failed)
+            }
+
+            pub(super) async fn remove_user_now(
+                &self,
+                name: &str,
+                at_us: i64,
+            ) -> Result<Option<u64>, StoreError> {
+                if !storable_name(name) {
+                    return Ok(None);
+                }
+                let failed = StoreError::query("remove a user");
+                let mut tx = self
+                    .write
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(failed)?;
+                let removed = sqlx::query("DELETE FROM users WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+                if removed.rows_affected() == 0 {
+                    tx.rollback().await.map_err(failed)?;
+                    return Ok(None);
+                }
+                let revoked = sqlx::query(
+                    "UPDATE tokens SET revoked_at_us = $1 \
+                     WHERE user_name = $2 AND revoked_at_us IS NULL",
+                )
+                .bind(at_us)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+                tx.commit().await.map_err(failed)?;
+                Ok(Some(revoked.rows_affected()))
             }
         }
     };

@@ -59,6 +59,7 @@ macro_rules! conformance_tests {
             check!(revoke_token_once);
             check!(token_text_with_nul_is_refused);
             check!(user_round_trip_and_duplicates);
+            check!(remove_user_revokes_its_tokens);
 
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

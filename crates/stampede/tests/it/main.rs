@@ -6,9 +6,11 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+mod attack;
 mod cloud;
 mod compliance;
 mod jobs;
+mod logins;
 mod robustness;
 mod scale;
 mod server;

@@ -71,7 +71,17 @@ pub(super) fn start_server_as(db: &str, id: &str) -> (Child, String) {
 }
 
 /// `stampede server` on a free port with this server id and `extra` flags; its address.
-fn start_server_with(db: &str, id: &str, extra: &[&str]) -> (Child, String) {
+pub(super) fn start_server_with(db: &str, id: &str, extra: &[&str]) -> (Child, String) {
+    start_server_in_env(db, id, extra, &[])
+}
+
+/// [`start_server_with`], with `env` added to the server's environment.
+pub(super) fn start_server_in_env(
+    db: &str,
+    id: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "server",
@@ -83,6 +93,7 @@ fn start_server_with(db: &str, id: &str, extra: &[&str]) -> (Child, String) {
             id,
         ])
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
