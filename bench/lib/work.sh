@@ -9,8 +9,14 @@ bench_cleanup() {
 trap bench_cleanup EXIT
 
 # Builds `stampede` ($PROFILE: release, the default, or debug) where cargo puts it
-# ($CARGO_TARGET_DIR or the workspace's target/) and sets BIN to it. $ROOT is the workspace.
+# ($CARGO_TARGET_DIR or the workspace's target/) and sets BIN to it, unless BIN is given.
+# $ROOT is the workspace.
 bench_build() {
+    # A binary given as $BIN (an older build, to compare in the same run) is used as it is.
+    if [[ -n ${BIN:-} ]]; then
+        [[ -x $BIN ]] || { echo "BIN=$BIN is not an executable" >&2; exit 1; }
+        return
+    fi
     local profile=${PROFILE:-release} flags=()
     [[ $profile == release ]] && flags=(--release)
     cargo build "${flags[@]}" -q -p stampede --manifest-path "$ROOT/Cargo.toml"

@@ -130,6 +130,9 @@ pub struct Processes {
     pub timeout: Option<Duration>,
 }
 
+/// Where prlimit(1) is.
+const PRLIMIT: [&str; 2] = ["/usr/bin/prlimit", "/bin/prlimit"];
+
 /// `PATH` for processes started with a clean environment.
 const CLEAN_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -302,8 +305,15 @@ impl Access {
         let mut command = match (rules.memory, rules.open_files) {
             (None, None) => Command::new(program),
             (memory, open_files) => {
-                // prlimit(1) sets the limits on itself and then runs the program.
-                let mut command = Command::new("prlimit");
+                // prlimit(1) sets the limits on itself and then runs the program; found by
+                // its absolute path, so that a PATH the job sets cannot replace it.
+                let Some(prlimit) = PRLIMIT.iter().find(|p| Path::new(p).is_file()) else {
+                    return Err(Refused {
+                        message: "the server limits processes' memory or open files, and prlimit (util-linux) is not installed: install util-linux".into(),
+                        grant: "exec".into(),
+                    });
+                };
+                let mut command = Command::new(prlimit);
                 if let Some(bytes) = memory {
                     command.arg(format!("--as={bytes}"));
                 }
@@ -349,6 +359,27 @@ impl Access {
             }),
             Some(_) => Ok(()),
         }
+    }
+
+    /// Adds `env` to `command`'s environment. On a server, variables that change how
+    /// programs are loaded (`LD_*`) are refused: they could undo the limits.
+    pub fn env(
+        &self,
+        command: &mut Command,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), Refused> {
+        if self.is_confined()
+            && let Some(key) = env.keys().find(|k| k.starts_with("LD_"))
+        {
+            return Err(Refused {
+                message: format!(
+                    "env.{key}: a job on a server may not set the loader's variables (LD_*)"
+                ),
+                grant: "exec".into(),
+            });
+        }
+        command.envs(env);
+        Ok(())
     }
 
     /// The longest a process may run, when the server limits it.
@@ -607,7 +638,7 @@ mod tests {
         let access = Access::confined(Some("/srv/jobs/7".into()), vec![], vec![], Some(rules));
         let command = access.command("id", &["-u".into()]).unwrap();
         let std = command.as_std();
-        assert_eq!(std.get_program(), "prlimit");
+        assert_eq!(std.get_program(), "/usr/bin/prlimit");
         let args: Vec<_> = std
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
@@ -619,6 +650,16 @@ mod tests {
             .map(|(k, _)| k.to_string_lossy().into_owned())
             .collect();
         assert_eq!(env, ["HOME", "PATH"]);
+        let mut command = access.command("id", &[]).unwrap();
+        let preload = [("LD_PRELOAD".to_string(), "/tmp/x.so".to_string())].into();
+        let refused = access.env(&mut command, &preload).unwrap_err();
+        assert!(refused.message.starts_with("env.LD_PRELOAD"), "{refused}");
+        let own = [("GREETING".to_string(), "hi".to_string())].into();
+        assert!(access.env(&mut command, &own).is_ok());
+        assert!(
+            Access::local().env(&mut command, &preload).is_ok(),
+            "the user's own run"
+        );
     }
 
     #[test]

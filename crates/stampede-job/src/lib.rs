@@ -51,5 +51,6 @@ pub use emitter::Emitter;
 pub use registry::{Registry, StepPlugin};
 pub use schema::job_schema;
 pub use step::{
-    Capability, JobObserver, Problem, Step, StepCtx, StepError, StepOutcome, Use, UseKind, Vars,
+    Capability, Demand, JobObserver, Problem, Step, StepCtx, StepError, StepOutcome, Use, UseKind,
+    Vars,
 };

@@ -8,7 +8,8 @@
 //!   teamb:
 //!     allow: [exec, "files:/srv/stampede/data", "net:*"]
 //!     jobs_running: 2
-//! limits: {targets_per_test: 10000, steps_per_test: 100, runs: 1000, jobs_running: 16, jobs_running_per_project: 8}
+//! limits: {targets_per_test: 10000, steps_per_test: 100, runs: 1000, requests_per_second: 50000,
+//!          connections: 10000, jobs_running: 16, jobs_running_per_project: 8}
 //! processes: {run_as: stampede-jobs, memory_mib: 2048, open_files: 1024, timeout: 1h}
 //! ```
 //!
@@ -113,7 +114,7 @@ impl Grants {
 }
 
 /// How big a job may be, and how many run at once.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Targets per test (a list's length, a synthetic count, a CSV's `max`).
@@ -122,8 +123,18 @@ pub struct Limits {
     pub steps_per_test: usize,
     /// Runs per job (and `runs: 0`, until cancelled, is refused).
     pub runs: u32,
+    /// Requests per second one step may schedule on one target.
+    pub requests_per_second: f64,
+    /// Connections (or virtual users) one step may open on one target.
+    pub connections: u64,
     /// Jobs running at once on this server; more wait, queued.
     pub jobs_running: usize,
+    /// Jobs waiting at once; a submission beyond is answered 429.
+    pub jobs_queued: usize,
+    /// Tests per job.
+    pub tests_per_job: usize,
+    /// Retries per test.
+    pub retries: u32,
     /// Jobs of one project running at once.
     pub jobs_running_per_project: usize,
 }
@@ -134,7 +145,12 @@ impl Default for Limits {
             targets_per_test: 10_000,
             steps_per_test: 100,
             runs: 1_000,
+            requests_per_second: 50_000.0,
+            connections: 10_000,
             jobs_running: 16,
+            jobs_queued: 1_000,
+            tests_per_job: 100,
+            retries: 10,
             jobs_running_per_project: 8,
         }
     }
@@ -168,7 +184,7 @@ pub struct ProjectPolicy {
 }
 
 /// A job server's policy. See the module docs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// Grants of every project.
@@ -244,10 +260,32 @@ impl Policy {
             return Ok(Policy::default());
         }
         let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
-        serde_path_to_error::deserialize(value).map_err(|e| {
+        let policy: Policy = serde_path_to_error::deserialize(value).map_err(|e| {
             let at = e.path().to_string();
             format!("{at}: {}", e.into_inner())
-        })
+        })?;
+        let at_least_one = [
+            ("limits.jobs_running", policy.limits.jobs_running),
+            (
+                "limits.jobs_running_per_project",
+                policy.limits.jobs_running_per_project,
+            ),
+        ];
+        let projects = policy
+            .projects
+            .iter()
+            .filter_map(|(name, p)| Some((name, p.jobs_running?)));
+        let none_would_run = at_least_one
+            .iter()
+            .map(|(at, n)| (at.to_string(), *n))
+            .chain(projects.map(|(name, n)| (format!("projects.{name}.jobs_running"), n)))
+            .find(|(_, n)| *n == 0);
+        if let Some((at, _)) = none_would_run {
+            return Err(format!(
+                "{at}: must be at least 1 (0 would queue the jobs for good)"
+            ));
+        }
+        Ok(policy)
     }
 
     /// What `project`'s jobs may do.
@@ -274,7 +312,7 @@ impl Policy {
         Ok(Processes {
             run_as: rules.run_as.as_deref().map(RunAs::lookup).transpose()?,
             clean_env: !rules.inherit_env,
-            memory: rules.memory_mib.map(|m| m * 1024 * 1024),
+            memory: rules.memory_mib.map(|m| m.saturating_mul(1024 * 1024)),
             open_files: rules.open_files,
             timeout: rules.timeout,
         })
@@ -296,8 +334,27 @@ impl Policy {
                 ),
             ));
         }
+        if job.tests.len() > limits.tests_per_job {
+            refusals.push(limit(
+                "tests",
+                format!(
+                    "{} tests: a job on this server has at most {}",
+                    job.tests.len(),
+                    limits.tests_per_job
+                ),
+            ));
+        }
         for (i, test) in job.tests.iter().enumerate() {
             let at = format!("tests[{i}]");
+            if test.retries > limits.retries {
+                refusals.push(limit(
+                    format!("{at}.retries"),
+                    format!(
+                        "{} retries: a test on this server is retried at most {} times",
+                        test.retries, limits.retries
+                    ),
+                ));
+            }
             if test.steps.len() > limits.steps_per_test {
                 refusals.push(limit(
                     format!("{at}.steps"),
@@ -338,6 +395,25 @@ impl Policy {
                         ),
                         grant: Some("exec".into()),
                     });
+                }
+                let demand = step.plugin.demand(&step.config);
+                if demand.requests_per_second > limits.requests_per_second {
+                    refusals.push(limit(
+                        at.clone(),
+                        format!(
+                            "{} requests per second: a step on this server schedules at most {}",
+                            demand.requests_per_second, limits.requests_per_second
+                        ),
+                    ));
+                }
+                if demand.connections > limits.connections {
+                    refusals.push(limit(
+                        at.clone(),
+                        format!(
+                            "{} connections: a step on this server opens at most {}",
+                            demand.connections, limits.connections
+                        ),
+                    ));
                 }
                 for used in step.plugin.uses(&step.config) {
                     if used.name.contains("{{") {
@@ -409,11 +485,23 @@ fn most_targets(targets: &Targets) -> Option<u64> {
     }
 }
 
-/// Targets whose hosts are known before acquiring them (`None` for a CSV file's): a host
-/// among them may be reached.
+/// The most distinct target hosts a submission is checked against (names may be resolved);
+/// beyond, hosts are checked per target when the job runs.
+const MOST_KNOWN_HOSTS: usize = 64;
+
+/// Targets whose hosts are known before acquiring them (`None` for a CSV file's, or too
+/// many to look up): a host among them may be reached.
 fn known_hosts(targets: &Targets) -> Option<Vec<Target>> {
     match targets {
-        Targets::List(list) => Some(list.clone()),
+        Targets::List(list) => {
+            let mut seen = std::collections::BTreeSet::new();
+            let distinct: Vec<Target> = list
+                .iter()
+                .filter(|t| seen.insert((t.host.clone(), t.id.clone(), t.url.clone())))
+                .cloned()
+                .collect();
+            (distinct.len() <= MOST_KNOWN_HOSTS).then_some(distinct)
+        }
         Targets::Synthetic(synthetic) => Some(vec![Target {
             id: synthetic.prefix.clone().unwrap_or_default(),
             host: synthetic.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
@@ -519,13 +607,13 @@ tests:
 
     #[test]
     fn sizes_beyond_the_limits_are_refused() {
-        let yaml = "name: j\nruns: 0\ntests: [{name: t, targets: {synthetic: {count: 1000000000}}, steps: [{name: s, echo: {text: hi}}]}]\n";
+        let yaml = "name: j\nruns: 0\ntests: [{name: t, retries: {count: 11}, targets: {synthetic: {count: 1000000000}}, steps: [{name: s, echo: {text: hi}}]}]\n";
         let refusals = check(&Policy::default(), "default", yaml);
         let at: Vec<_> = refusals.iter().map(|r| r.at.as_str()).collect();
-        assert_eq!(at, ["runs", "tests[0].targets"]);
+        assert_eq!(at, ["runs", "tests[0].retries", "tests[0].targets"]);
         assert!(refusals.iter().all(|r| r.grant.is_none()));
         assert!(
-            refusals[1].message.contains("1000000000 targets"),
+            refusals[2].message.contains("1000000000 targets"),
             "{refusals:?}"
         );
     }
@@ -538,6 +626,11 @@ tests:
         let unknown = Policy::parse("limits: {targets: 5}\n").unwrap_err();
         assert!(unknown.contains("unknown field"), "{unknown}");
         assert!(Policy::parse("allow: [\"files:relative/dir\"]").is_err());
+        let none = Policy::parse("projects: {teamb: {jobs_running: 0}}").unwrap_err();
+        assert!(
+            none.starts_with("projects.teamb.jobs_running: must be at least 1"),
+            "{none}"
+        );
         assert_eq!(Policy::parse("").unwrap(), Policy::default());
     }
 }

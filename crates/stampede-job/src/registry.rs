@@ -18,7 +18,9 @@ use serde_json::Value;
 use stampede_api::job::{StepStatus, Target, TargetStatus};
 use stampede_report::junit::JunitCase;
 
-use crate::step::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, Use, Vars, join};
+use crate::step::{
+    Capability, Demand, Problem, Step, StepCtx, StepError, StepOutcome, Use, Vars, join,
+};
 use crate::template;
 
 type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -33,6 +35,7 @@ trait AnyStep: Send + Sync {
     fn problems(&self, config: &Value, at: &str) -> Vec<Problem>;
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema;
     fn uses(&self, config: &Value) -> Vec<Use>;
+    fn demand(&self, config: &Value) -> Demand;
     fn run<'a>(
         &'a self,
         config: Value,
@@ -116,6 +119,10 @@ impl<S: Step> AnyStep for Erased<S> {
         generator.subschema_for::<S::Config>()
     }
 
+    fn demand(&self, config: &Value) -> Demand {
+        decode::<S::Config>(config, "").map_or_else(|_| Demand::default(), |c| self.0.demand(&c))
+    }
+
     fn uses(&self, config: &Value) -> Vec<Use> {
         // A config whose templates stand where numbers go decodes only once rendered;
         // its hosts are then checked per target.
@@ -197,6 +204,11 @@ impl StepPlugin {
     /// The files and hosts `config` names (see [`Step::uses`]).
     pub fn uses(&self, config: &Value) -> Vec<Use> {
         self.0.uses(config)
+    }
+
+    /// The load `config` asks for (see [`Step::demand`]).
+    pub fn demand(&self, config: &Value) -> Demand {
+        self.0.demand(config)
     }
 
     /// The config's JSON Schema.

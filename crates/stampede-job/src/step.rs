@@ -77,6 +77,11 @@ pub trait Step: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// How much load `config` asks of the machine that runs it, for a job server's limits.
+    fn demand(&self, _config: &Self::Config) -> Demand {
+        Demand::default()
+    }
+
     /// Runs the step on one target.
     async fn run(&self, config: &Self::Config, ctx: &StepCtx<'_>)
     -> Result<StepOutcome, StepError>;
@@ -117,6 +122,15 @@ pub struct Use {
     pub kind: UseKind,
     /// The path, URL, `host:port` or host, as written.
     pub name: String,
+}
+
+/// The load a step's config asks for (see [`Step::demand`]), per target.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Demand {
+    /// The most requests per second it schedules.
+    pub requests_per_second: f64,
+    /// The most connections (or virtual users) it opens.
+    pub connections: u64,
 }
 
 /// What a step does with a [`Use`].

@@ -3,7 +3,7 @@
 //! [`LoadStep`] through the same [`run_load`](crate::run_load).
 
 use stampede_api::job::events;
-use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, Use};
+use stampede_job::{Capability, Demand, Problem, Step, StepCtx, StepError, StepOutcome, Use};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::LoadStep;
@@ -21,6 +21,20 @@ impl Step for Load {
 
     fn problems(&self, config: &LoadStep, at: &str) -> Vec<Problem> {
         Problem::all_under(at, &config.settings().err().unwrap_or_default())
+    }
+
+    fn demand(&self, config: &LoadStep) -> Demand {
+        let ramp = config.stages.iter().map(|s| s.target);
+        let rates = config.rate.into_iter().chain(config.start_rate).chain(ramp);
+        Demand {
+            requests_per_second: rates.fold(0.0, f64::max),
+            connections: config
+                .vus
+                .into_iter()
+                .chain(config.connections)
+                .max()
+                .unwrap_or(0),
+        }
     }
 
     fn uses(&self, config: &LoadStep) -> Vec<Use> {

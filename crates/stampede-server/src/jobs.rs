@@ -177,7 +177,7 @@ pub(crate) async fn submit(
             "send the job descriptor (YAML or JSON) as the request body",
         ));
     }
-    let job = admit(&state, &project, text)?;
+    let job = admit(&state, &project, text).await?;
     let new = NewJob {
         name: job.name.clone(),
         requestor,
@@ -232,6 +232,20 @@ async fn create(
     key: Option<&str>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
     let (descriptor, project) = (new.descriptor.clone(), new.project.clone());
+    let full = state
+        .slots
+        .lock()
+        .expect("the job table is never poisoned")
+        .queue_is_full(state);
+    if full {
+        return Err(ApiError::too_many_requests(
+            format!(
+                "this server has {} jobs waiting for a slot, the most its policy allows (limits.jobs_queued); submit again later",
+                state.policy.limits.jobs_queued
+            ),
+            Duration::from_secs(30),
+        ));
+    }
     let (id, created) = match key {
         Some(key) => state.store.create_job_once(key, new).await?,
         None => (state.store.create_job(new).await?, true),
@@ -290,7 +304,7 @@ pub(crate) async fn retry(
         )));
     }
     // Checked again: the policy may have changed since.
-    let job = admit(&state, &project, &record.descriptor)?;
+    let job = admit(&state, &project, &record.descriptor).await?;
     let new = NewJob {
         name: record.name,
         requestor,
@@ -545,6 +559,8 @@ pub(crate) async fn cancel_job(state: &State, record: &JobRecord) -> Result<(), 
         .expect("the job table is never poisoned")
         .dequeue(record.id);
     if was_queued {
+        // A resumed job that waited has a directory from before its pause.
+        slots::remove_dir(state, record.id);
         let recorded = async {
             runner::record_cancelling(&state.store, &state.clock, record.id).await?;
             runner::record_cancelled(&state.store, &state.clock, record.id).await
@@ -645,7 +661,7 @@ pub(crate) async fn validate_options(
         ));
     }
     let text = body.options.to_string();
-    let job = admit(&state, &project, &text)?;
+    let job = admit(&state, &project, &text).await?;
     Ok(Json(OptionsValid {
         name: job.name,
         tests: job.tests.len(),
@@ -655,7 +671,16 @@ pub(crate) async fn validate_options(
 /// A descriptor from a request, read as `project`'s jobs may read files, if the server's
 /// policy lets `project` run it: 422 with every problem, 403 with what the project may not
 /// do and how an admin allows it, or 400.
-fn admit(state: &State, project: &str, text: &str) -> Result<Job, ApiError> {
+async fn admit(state: &Arc<State>, project: &str, text: &str) -> Result<Job, ApiError> {
+    // Reading files (ConTest's URI fetcher) and resolving host names block: not on the
+    // runtime that serves requests.
+    let (state, project, text) = (state.clone(), project.to_string(), text.to_string());
+    tokio::task::spawn_blocking(move || admit_now(&state, &project, &text))
+        .await
+        .map_err(|e| ApiError::internal(format!("checking the job failed: {e}")))?
+}
+
+fn admit_now(state: &State, project: &str, text: &str) -> Result<Job, ApiError> {
     let files = state.policy.grants(project).access(None, &state.processes);
     let job =
         Job::parse_in(text, "the request body", &files, &state.registry).map_err(|e| match e {

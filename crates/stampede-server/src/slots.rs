@@ -69,6 +69,11 @@ impl Slots {
         self.running.drain().map(|(_, r)| r).collect()
     }
 
+    /// Whether the queue is full (the policy's `jobs_queued`).
+    pub(crate) fn queue_is_full(&self, state: &State) -> bool {
+        self.queued.len() >= state.policy.limits.jobs_queued
+    }
+
     fn running_for(&self, project: &str) -> usize {
         self.running
             .values()
@@ -162,13 +167,13 @@ fn start(state: &Arc<State>, slots: &mut Slots, queued: Queued) {
     let thread = {
         let state = state.clone();
         let control = control.clone();
+        let (job, resume) = (job.clone(), resume.clone());
         std::thread::Builder::new()
             .name(format!("job-{id}"))
             .spawn(move || {
+                // Leaves its slot however the job ends, a panic included.
+                let _leave = Leave { state: &state, id };
                 run(&state, id, &job, resume, &control, dir);
-                let mut slots = state.slots.lock().expect("the job table is never poisoned");
-                slots.running.remove(&id);
-                start_next(&state, &mut slots);
             })
     };
     match thread {
@@ -182,7 +187,34 @@ fn start(state: &Arc<State>, slots: &mut Slots, queued: Queued) {
                 },
             );
         }
-        Err(e) => tracing::error!(job = id, error = %e, "cannot start the job's thread"),
+        Err(e) => {
+            // Tried again when a running job ends (or when the server recovers).
+            tracing::error!(job = id, error = %e, "cannot start the job's thread; queued again");
+            slots.queued.push_front(Queued {
+                id,
+                job,
+                resume,
+                project,
+            });
+        }
+    }
+}
+
+/// Frees a job's slot when its thread ends, and starts what now has room.
+struct Leave<'a> {
+    state: &'a Arc<State>,
+    id: JobId,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let mut slots = self
+            .state
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slots.running.remove(&self.id);
+        start_next(self.state, &mut slots);
     }
 }
 
@@ -241,7 +273,9 @@ fn run(
         Ok(outcome) => tracing::info!(job = id, state = outcome.state().name(), "job ended"),
         Err(e) => tracing::error!(job = id, error = %e, "job runner stopped"),
     }
-    if !matches!(ran, Ok(JobOutcome::Paused(_))) {
+    // A paused job resumes in its directory; one whose runner stopped on a store error is
+    // settled (and its directory removed) when the server recovers.
+    if matches!(&ran, Ok(outcome) if !matches!(outcome, JobOutcome::Paused(_))) {
         remove_dir(state, id);
     }
 }

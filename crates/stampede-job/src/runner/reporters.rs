@@ -39,8 +39,8 @@ fn name(spec: &ReporterSpec) -> &'static str {
 /// The file for `run` (`None`: the whole job): `-runN` before the extension when the job
 /// has more than one run; where the job's access puts it, if it lets the job write there.
 fn file_for(path: &str, run: Option<u32>, job: &Job) -> Result<PathBuf, Refused> {
-    let path = job.access.path(path)?;
-    Ok(match run {
+    let path = Path::new(path);
+    let named = match run {
         Some(run) if job.runs != 1 => {
             let stem = path
                 .file_stem()
@@ -52,8 +52,10 @@ fn file_for(path: &str, run: Option<u32>, job: &Job) -> Result<PathBuf, Refused>
             };
             path.with_file_name(name)
         }
-        _ => path,
-    })
+        _ => path.to_path_buf(),
+    };
+    // The name written, checked as a whole.
+    job.access.path(&named.to_string_lossy())
 }
 
 fn report(spec: &ReporterSpec, success: bool, data: serde_json::Value) -> Report {

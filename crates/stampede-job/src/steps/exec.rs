@@ -137,8 +137,10 @@ async fn run(config: &ExecConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, Step
         Ok(command) => command,
         Err(refused) => return Ok(StepOutcome::Failed(refused.to_string())),
     };
+    if let Err(refused) = ctx.access.env(&mut command, &config.env) {
+        return Ok(StepOutcome::Failed(refused.to_string()));
+    }
     command
-        .envs(&config.env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stampede_api::job::{StepStatus, events};
-use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome};
+use stampede_job::{Capability, Problem, Step, StepCtx, StepError, StepOutcome, Use};
 use stampede_report::junit::JunitCase;
 
 use crate::{Barrier, Ctx, Harness, HarnessError, RunCtx, RunFailure, Strategy};
@@ -58,6 +58,14 @@ impl Step for Scale {
 
     fn problems(&self, config: &ScaleConfig, at: &str) -> Vec<Problem> {
         config.problems(at)
+    }
+
+    fn uses(&self, config: &ScaleConfig) -> Vec<Use> {
+        let outputs = config.output.iter().enumerate();
+        let files = outputs.filter_map(|(i, o)| Some((i, o.split_once(':')?.1)));
+        files
+            .map(|(i, path)| Use::write(format!("output[{i}]"), path))
+            .collect()
     }
 
     async fn run(&self, config: &ScaleConfig, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
@@ -144,7 +152,7 @@ async fn run_in_job(config: &ScaleConfig, ctx: &StepCtx<'_>) -> Result<StepOutco
     let payload = report::payload(config, &plan, &test_name, &results, &states, cleanup_errors);
     let value = serde_json::to_value(&payload).expect("a ScaleResults always serializes");
     ctx.events.emit(events::SCALE_RESULTS, Some(value)).await?;
-    if let Err(e) = report::write_outputs(&payload, &results, &config.output) {
+    if let Err(e) = report::write_outputs(&payload, &results, &config.output, ctx.access) {
         return Ok(StepOutcome::Failed(e));
     }
     Ok(match report::failure(&payload, NAMED_FAILURES) {

@@ -246,6 +246,7 @@ pub(crate) fn write_outputs(
     results: &ScaleResults,
     harness: &Results,
     outputs: &[String],
+    access: &stampede_job::Access,
 ) -> Result<(), String> {
     for output in outputs {
         let formats = OUTPUT_FORMATS.join(", ");
@@ -259,7 +260,10 @@ pub(crate) fn write_outputs(
             "harness-json" => harness.to_json_pretty(),
             _ => return Err(format!("output {output:?}: the formats are {formats}")),
         };
-        std::fs::write(path, content).map_err(|e| format!("cannot write {path}: {e}"))?;
+        let file = access
+            .path(path)
+            .map_err(|e| format!("output {output:?}: {e}"))?;
+        std::fs::write(&file, content).map_err(|e| format!("cannot write {path}: {e}"))?;
     }
     Ok(())
 }

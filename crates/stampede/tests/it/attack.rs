@@ -12,7 +12,7 @@ use stampede_store::pg_schema::TestBackend;
 
 use super::cloud::Db;
 use super::server::{http, start_server_in_env, start_server_with, wait_for};
-use super::{BIN, text};
+use super::{BIN, Killed, memory, text};
 
 /// Generates `NAME_sqlite` and `NAME_postgres` tests running `NAME(backend)`.
 macro_rules! on_both {
@@ -49,25 +49,9 @@ fn token_of(db: &str, project: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// Kills the server when the test ends, passed or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The server's resident memory, in MiB.
 fn rss_mib(server: &Child) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024
+    memory(server.id(), "VmRSS") / 1024 / 1024
 }
 
 /// A job with one step, as YAML.
@@ -139,6 +123,11 @@ fn a_default_server_refuses_every_probe(backend: TestBackend) {
             "wait_port: another host's ssh",
             one_step("wait_port: { host: 10.9.8.7, port: 22 }"),
             "net:10.9.8.7",
+        ),
+        (
+            "a million requests per second",
+            one_step("load: { url: 'http://localhost:1/', rate: 1000000, duration: 1s }"),
+            "1000000 requests per second",
         ),
         (
             "a billion synthetic targets",
@@ -332,4 +321,60 @@ fn jobs_beyond_the_cap_wait_queued(backend: TestBackend) {
         !names.iter().any(|n| n == "JobStateStarted"),
         "never started: {names:?}"
     );
+}
+
+#[test]
+fn validate_shows_what_a_server_policy_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "projects:\n  teamb: {allow: [exec]}\n").unwrap();
+    let job = dir.path().join("job.yaml");
+    std::fs::write(
+        &job,
+        "name: j\ntests:\n  - name: t\n    steps:\n      - name: s\n        exec: { command: id }\nreporting: { final_reporters: [{ junit: { path: /srv/out.xml } }] }\n",
+    )
+    .unwrap();
+    let validate = |project: &str| {
+        Command::new(BIN)
+            .args(["validate", job.to_str().unwrap(), "--server-policy"])
+            .args([policy.to_str().unwrap(), "--project", project])
+            .output()
+            .unwrap()
+    };
+    let teama = validate("teama");
+    let all = text(&teama);
+    assert_eq!(teama.status.code(), Some(104), "{all}");
+    assert!(
+        all.contains("refuses it for project \"teama\" (403), 2 problems"),
+        "{all}"
+    );
+    assert!(
+        all.contains("tests[0].steps[0].exec: the `exec` step starts processes"),
+        "{all}"
+    );
+    assert!(
+        all.contains("reporting.final_reporters[0].junit.path: /srv/out.xml"),
+        "{all}"
+    );
+    assert!(all.contains("--allow exec,files:/srv"), "{all}");
+    let teamb = validate("teamb");
+    assert_eq!(
+        teamb.status.code(),
+        Some(104),
+        "the report path is still refused: {}",
+        text(&teamb)
+    );
+    std::fs::write(
+        &policy,
+        "projects:\n  teamb: {allow: [exec, \"files:/srv\"]}\n",
+    )
+    .unwrap();
+    let granted = validate("teamb");
+    assert_eq!(granted.status.code(), Some(0), "{}", text(&granted));
+    // Without --server-policy, as before: the user's own machine.
+    let out = Command::new(BIN)
+        .args(["validate", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

@@ -2,14 +2,14 @@
 //! run streamed to the server (`run --out cloud`) and stopped from it, the job lifecycle
 //! through `stampede jobs`, kill -9 and restart, and several servers sharing one database.
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stampede_store::pg_schema::{TestBackend, TestStore};
 
 use super::server::{client_cmd, create_token, http, start_server_as, wait_for};
-use super::{BIN, Sut, text};
+use super::{BIN, Killed, Sut, text};
 
 /// A fresh database for one test (a temporary SQLite file, or a PostgreSQL schema), removed
 /// afterwards.
@@ -41,16 +41,6 @@ impl Drop for Db {
         if let Some(store) = self.store.take() {
             self.runtime.block_on(store.remove());
         }
-    }
-}
-
-/// A child process killed (SIGKILL) and reaped on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

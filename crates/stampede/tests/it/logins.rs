@@ -4,7 +4,7 @@
 //! cut off, tokens expire and list their expiry, and removing a user revokes its tokens.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,17 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::cloud::Db;
 use super::server::{create_token, http, start_server_with};
-use super::{BIN, text};
-
-/// Kills the server when the test ends, passed or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use super::{BIN, Killed, memory, text};
 
 const PASSWORD: &str = "correct horse";
 
@@ -42,17 +32,7 @@ fn server_cmd(db: &str, args: &[&str]) -> String {
 
 /// The server's peak resident memory so far (VmHWM), in bytes.
 fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM in /proc/PID/status");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    kib * 1024
+    memory(pid, "VmHWM")
 }
 
 /// One login from 127.0.0.0/8 address `from`, sent when `go` opens: the status and
