@@ -5,6 +5,7 @@
 # Writes bench/results/server-<YYYYmmdd-HHMMSS>.md with requests/s, latency and errors.
 #
 # Environment (defaults): VUS=50 DURATION=60s BACKENDS="sqlite postgres" PROFILE=release
+#   BIN (a binary to use instead of building one) SERVER_ARGS (more `stampede server` flags)
 #   POSTGRES_URL=${STAMPEDE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 # Target: zero errors; requests/s and p99 are reported, with the server's own CPU time.
 set -euo pipefail
@@ -48,7 +49,8 @@ for backend in $BACKENDS; do
         *) echo "unknown backend $backend" >&2; exit 2 ;;
     esac
     TOKEN=$("$BIN" server token create --name bench --database "$DB" 2>/dev/null)
-    bench_start "server-$backend" "$BIN" server --addr 127.0.0.1:0 --database "$DB" --server-id bench
+    # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
+    bench_start "server-$backend" "$BIN" server --addr 127.0.0.1:0 --database "$DB" --server-id bench ${SERVER_ARGS:-}
     SERVER_PID=$LAST_PID
     JOB='{"name":"tiny","tests":[{"name":"t","steps":[{"name":"s","echo":{"text":"hi"}}]}]}'
     curl -sf -H "Authorization: Token $TOKEN" --data-binary "$JOB" "$URL/v1/jobs" > /dev/null
@@ -96,7 +98,7 @@ done
     echo "## Command"
     echo
     echo '```'
-    echo "VUS=$VUS DURATION=$DURATION BACKENDS=\"$BACKENDS\" bench/server/run.sh"
+    echo "VUS=$VUS DURATION=$DURATION BACKENDS=\"$BACKENDS\" SERVER_ARGS=\"${SERVER_ARGS:-}\" bench/server/run.sh"
     echo '```'
 } >> "$OUT"
 cat "$OUT"
