@@ -51,6 +51,10 @@ pub struct Summary {
     /// Why the run stopped early, if it did: a threshold abort or an interruption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// Why it failed, in words (a crossed threshold, failed requests, an abort); empty
+    /// when it passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 /// Call counts. `total = ok + failed`; dropped calls were never sent; interrupted calls
@@ -189,6 +193,7 @@ mod tests {
             failures: BTreeMap::new(),
             dropped: BTreeMap::new(),
             stopped_early: None,
+            reasons: Vec::new(),
         };
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["schema"], "stampede.summary/v1");

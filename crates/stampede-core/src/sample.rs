@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Failure {
-    /// The connection could not be opened (refused, unreachable, DNS, TLS handshake).
+    /// The connection could not be opened (refused, unreachable, DNS).
     Connect,
+    /// The TLS handshake failed: most often a certificate the client does not trust.
+    Tls,
     /// The call did not finish within its timeout.
     Timeout,
     /// The peer closed or reset the connection in the middle of the exchange.
@@ -22,11 +24,12 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// A short, stable name for reports and JSON: `connect`, `timeout`, `reset`,
+    /// A short, stable name for reports and JSON: `connect`, `tls`, `timeout`, `reset`,
     /// `status`, `check`, `other`.
     pub const fn kind(self) -> &'static str {
         match self {
             Failure::Connect => "connect",
+            Failure::Tls => "tls",
             Failure::Timeout => "timeout",
             Failure::Reset => "reset",
             Failure::Status(_) => "status",
@@ -40,6 +43,7 @@ impl Failure {
     pub fn from_name(name: &str) -> Option<Failure> {
         Some(match name {
             "connect" => Failure::Connect,
+            "tls" => Failure::Tls,
             "timeout" => Failure::Timeout,
             "reset" => Failure::Reset,
             "check" => Failure::Check,
@@ -62,6 +66,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Connect => f.write_str("connection failed"),
+            Failure::Tls => f.write_str("TLS handshake failed"),
             Failure::Timeout => f.write_str("timed out"),
             Failure::Reset => f.write_str("connection reset"),
             Failure::Status(code) => write!(f, "bad status {code}"),

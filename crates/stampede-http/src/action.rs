@@ -161,7 +161,7 @@ impl HttpAction {
         let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name, tcp)
             .await
-            .map_err(|_| Failure::Connect)?;
+            .map_err(|_| Failure::Tls)?;
         Ok(Stream::Tls(Box::new(tls)))
     }
 }

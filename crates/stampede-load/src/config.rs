@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use stampede_engine::{Schedule, Stage};
 use stampede_http::{Checks, HttpPlan, RequestSpec};
-use stampede_metrics::Threshold;
+use stampede_metrics::{Metric, Threshold};
 
 use stampede_job::duration;
 
@@ -82,6 +82,10 @@ pub struct LoadStep {
     /// Accept any TLS certificate.
     #[serde(default)]
     pub insecure: bool,
+    /// Pass even when requests fail. By default a step with thresholds on `errors` lets
+    /// them decide, and one without fails when any request failed (Locust's default).
+    #[serde(default)]
+    pub allow_errors: bool,
     /// Per-request timeout (default 60s).
     #[serde(default, deserialize_with = "duration::option")]
     #[schemars(with = "Option<stampede_job::DurationText>")]
@@ -199,6 +203,16 @@ pub struct LoadSettings<P = HttpPlan> {
     pub graceful_stop: Duration,
     /// The thresholds.
     pub thresholds: Vec<Threshold>,
+    /// Pass even when requests fail (`allow_errors`).
+    pub allow_errors: bool,
+}
+
+impl<P> LoadSettings<P> {
+    /// Whether failed requests alone fail the step: not allowed, and no threshold on
+    /// `errors` to decide instead.
+    pub fn errors_fail(&self) -> bool {
+        !self.allow_errors && !self.thresholds.iter().any(|t| t.metric == Metric::Errors)
+    }
 }
 
 /// The most connections or virtual users one step may ask for.
@@ -239,6 +253,7 @@ impl LoadStep {
                 connections,
                 threads,
                 graceful_stop: self.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
+                allow_errors: self.allow_errors,
                 thresholds,
             }),
             _ => Err(problems),

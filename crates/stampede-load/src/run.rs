@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use stampede_core::Failure;
 use stampede_engine::Action;
 use stampede_engine::{Plan, Schedule, Segment, WorkCtx, WorkError, WorkReport, Worker};
 use stampede_http::{HttpAction, HttpPlan};
@@ -63,12 +64,59 @@ pub struct LoadResult {
     pub interrupted: bool,
     /// The asked-for rate (mean over a ramp); `None` in the closed model.
     pub target_rate: Option<f64>,
+    /// Failed requests alone fail the step (see [`LoadSettings::errors_fail`]).
+    /// Read when the run ends, so thresholds added to the settings count.
+    pub errors_fail: bool,
 }
 
 impl LoadResult {
-    /// True when no threshold was crossed.
+    /// True when no threshold was crossed, nothing aborted the run, and no request failed
+    /// where failures decide.
     pub fn passed(&self) -> bool {
-        self.aborted.is_none() && self.thresholds.iter().all(|t| t.ok)
+        self.reasons().is_empty()
+    }
+
+    /// Why the step failed, in words; empty when it passed.
+    pub fn reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if let Some(abort) = &self.aborted {
+            reasons.push(abort.to_string());
+        }
+        let crossed = self.thresholds.iter().filter(|t| !t.ok);
+        reasons
+            .extend(crossed.map(|t| format!("threshold {}: {} crossed", t.metric.name(), t.expr)));
+        let total = self.metrics.total();
+        let failed = total.failed();
+        if self.errors_fail && failed > 0 {
+            let mut kinds: Vec<(Failure, u64)> =
+                total.failures.iter().map(|(f, n)| (*f, *n)).collect();
+            kinds.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+            let kinds: Vec<String> = kinds
+                .iter()
+                .map(|(failure, n)| format!("{n} {}", failure_in_words(*failure)))
+                .collect();
+            reasons.push(format!(
+                "{failed} of {} requests failed ({}); a load step fails on any failed request: allow them with `allow_errors: true` (quick: --allow-errors), or let a threshold decide (errors: [\"rate<0.01\"])",
+                total.requests(),
+                kinds.join(", ")
+            ));
+        }
+        reasons
+    }
+}
+
+/// A failure kind as a user reads it, with what to do where that is clear.
+fn failure_in_words(failure: Failure) -> String {
+    match failure {
+        Failure::Connect => "could not connect (refused, unreachable or unknown host)".into(),
+        Failure::Tls => {
+            "failed the TLS handshake (a certificate not trusted? --insecure or `insecure: true` accepts any)".into()
+        }
+        Failure::Timeout => "timed out".into(),
+        Failure::Reset => "were cut off by the server".into(),
+        Failure::Status(code) => format!("answered status {code}"),
+        Failure::Check => "failed a body check".into(),
+        other => other.name(),
     }
 }
 
@@ -393,6 +441,7 @@ impl Coordinator {
             aborted: self.aborted,
             interrupted: control.stop.is_cancelled(),
             target_rate: settings.schedule.mean_rate(),
+            errors_fail: settings.errors_fail(),
         })
     }
 }

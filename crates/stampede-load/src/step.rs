@@ -46,8 +46,10 @@ impl Step for Load {
 
     /// Runs a load step on one target inside a job: a job cancel stops the schedule (calls
     /// in flight finish within the graceful stop); a pause lets the step run to its end.
-    /// The summary is written as a `LoadSummary` event; a threshold abort fails the target,
-    /// a crossed threshold does not (the `thresholds` reporter gives that verdict).
+    /// The summary is written as a `LoadSummary` event. The target fails when the step
+    /// did (a crossed threshold, failed requests where they decide, an abort; the
+    /// `thresholds` reporter also gives its verdict), and when the job was cancelled while
+    /// the step ran: a target is never shown as passed by a step that did not pass.
     async fn run(&self, step: &LoadStep, ctx: &StepCtx<'_>) -> Result<StepOutcome, StepError> {
         let settings = match step.settings() {
             Ok(settings) => settings,
@@ -74,9 +76,17 @@ impl Step for Load {
             dropped = summary.requests.dropped,
             "load: ended"
         );
-        match &result.aborted {
-            Some(abort) => Ok(StepOutcome::Failed(abort.to_string())),
-            None => Ok(StepOutcome::passed()),
+        let mut reasons = result.reasons();
+        if ctx.cancel.is_cancelled() {
+            reasons.push(format!(
+                "the job was cancelled after {:.1}s of the step",
+                summary.duration_s
+            ));
         }
+        Ok(if reasons.is_empty() {
+            StepOutcome::passed()
+        } else {
+            StepOutcome::Failed(reasons.join("; "))
+        })
     }
 }

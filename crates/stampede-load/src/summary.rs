@@ -16,6 +16,7 @@ impl LoadResult {
         let mut summary = summary_document(&self.metrics, self.passed(), self.report.interrupted);
         summary.rate.target = self.target_rate;
         summary.stopped_early = stopped_early;
+        summary.reasons = self.reasons();
         summary.thresholds = self
             .thresholds
             .iter()

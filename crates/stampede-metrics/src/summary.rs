@@ -57,5 +57,6 @@ pub fn summary_document(metrics: &RunMetrics, passed: bool, interrupted: u64) ->
         failures,
         dropped,
         stopped_early: None,
+        reasons: Vec::new(),
     }
 }

@@ -20,6 +20,9 @@ pub fn render(title: &str, summary: &Summary) -> String {
         Status::Failed => "FAILED",
     };
     out.push_str(&format!("\n{title} — {verdict}\n"));
+    for reason in &summary.reasons {
+        out.push_str(&format!("  ✗ {reason}\n"));
+    }
     let target = summary
         .rate
         .target
@@ -142,6 +145,7 @@ mod tests {
             failures: [("status 503".to_string(), 10)].into(),
             dropped: [("no_slot".to_string(), 3)].into(),
             stopped_early: None,
+            reasons: Vec::new(),
         };
         let text = render("quick", &summary);
         for needle in [

@@ -341,6 +341,10 @@ pub(crate) struct LoadArgs {
     /// Accept any TLS certificate.
     #[arg(long)]
     pub(crate) insecure: bool,
+    /// Pass even when requests fail (by default any failed request fails the run, unless
+    /// an `errors` threshold decides).
+    #[arg(long)]
+    pub(crate) allow_errors: bool,
     /// Per-request timeout.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub(crate) timeout: std::time::Duration,

@@ -57,6 +57,7 @@ fn settings_from_flags(url: &str, flags: &LoadArgs) -> Result<LoadSettings, Fail
         threads: flags.threads,
         http2: flags.http2,
         insecure: flags.insecure,
+        allow_errors: flags.allow_errors,
         timeout: Some(flags.timeout),
         ..LoadStep::default()
     };

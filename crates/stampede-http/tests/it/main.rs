@@ -121,7 +121,7 @@ fn http2_cleartext_and_over_tls() {
 }
 
 #[test]
-fn an_untrusted_certificate_is_a_connect_failure() {
+fn an_untrusted_certificate_is_a_tls_failure() {
     let tls = sut(true);
     let plan = HttpPlan::new(&[request(&format!("{}/", tls.url()))], SECOND, false, false).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -137,5 +137,5 @@ fn an_untrusted_certificate_is_a_connect_failure() {
         };
         action.call(ctx).await.outcome
     });
-    assert_eq!(outcome, Err(Failure::Connect));
+    assert_eq!(outcome, Err(Failure::Tls));
 }

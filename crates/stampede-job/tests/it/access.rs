@@ -11,6 +11,7 @@ use stampede_job::access::Processes;
 use stampede_job::policy::Policy;
 use stampede_job::runner::{JobControl, JobOutcome};
 
+use crate::lifecycle::cancel_after;
 use crate::{events as read_events, job, local, memory, registry, run};
 
 /// `yaml` parsed and confined as a server with `policy` confines a job of `project`, in
@@ -132,11 +133,7 @@ fn a_cancel_stops_the_making_of_a_billion_targets() {
     local(async {
         let store = memory().await;
         let control = JobControl::default();
-        let cancel = control.cancel.clone();
-        tokio::task::spawn_local(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            cancel.cancel();
-        });
+        cancel_after(&control, Duration::from_millis(300));
         let started = Instant::now();
         let (_, outcome, _) = run(&store, &job, &control).await;
         assert_eq!(outcome, JobOutcome::Cancelled);

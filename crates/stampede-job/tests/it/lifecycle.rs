@@ -20,7 +20,8 @@ fn pause_after(control: &JobControl, after: Duration) {
     });
 }
 
-fn cancel_after(control: &JobControl, after: Duration) {
+/// Cancels `control` after `after`.
+pub(crate) fn cancel_after(control: &JobControl, after: Duration) {
     let cancel = control.cancel.clone();
     tokio::task::spawn_local(async move {
         tokio::time::sleep(after).await;

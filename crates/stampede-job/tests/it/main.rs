@@ -8,6 +8,7 @@ mod contest;
 mod descriptor;
 mod fuzz;
 mod lifecycle;
+mod verdicts;
 
 use std::future::Future;
 use std::path::Path;

@@ -288,25 +288,51 @@ fn bad_input_gets_exit_104_and_says_what_to_fix() {
 }
 
 #[test]
-fn an_unreachable_host_is_counted_not_fatal() {
-    // Port 9 (discard) is closed on loopback: every connect is refused.
+fn a_closed_port_fails_the_run_and_says_why() {
+    // Port 9 (discard) is closed on loopback: every connect is refused. Counted, never
+    // fatal, and a run where every request failed does not pass.
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("s.json");
-    let out = stampede(&[
-        "quick",
-        "http://127.0.0.1:9/",
-        "--rate",
-        "50",
-        "--duration",
-        "1s",
-        "--no-progress",
-        "--summary-json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let quick = |extra: &[&str]| {
+        let mut args = vec![
+            "quick",
+            "http://127.0.0.1:9/",
+            "--rate",
+            "50",
+            "--duration",
+            "1s",
+            "--no-progress",
+            "--summary-json",
+            json.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        stampede(&args)
+    };
+    let out = quick(&[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(99), "{all}");
+    assert!(all.contains("— FAILED"), "{all}");
+    assert!(all.contains("could not connect"), "{all}");
+    assert!(
+        all.contains("a load step fails on any failed request"),
+        "{all}"
+    );
     let s = summary(&json);
+    assert_eq!(s["status"], "failed", "{s}");
     assert!(s["failures"]["connect"].as_u64().unwrap() >= 40, "{s}");
     assert_eq!(s["requests"]["ok"], 0);
+    assert!(
+        s["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("requests failed"),
+        "{s}"
+    );
+    // Allowed, or decided by an errors threshold, failures alone do not fail it.
+    let allowed = quick(&["--allow-errors"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    let decided = quick(&["--threshold", "errors:rate<1.01"]);
+    assert_eq!(decided.status.code(), Some(0), "{}", text(&decided));
 }
 
 #[test]
@@ -389,6 +415,23 @@ fn http2_cleartext_and_tls() {
         let out = stampede(&args);
         assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", text(&out));
     }
+    // Without --insecure the self-signed certificate fails every handshake, and the
+    // verdict says so.
+    let url = format!("{}/", tls.url);
+    let out = stampede(&[
+        "quick",
+        &url,
+        "--vus",
+        "1",
+        "--duration",
+        "1s",
+        "--no-progress",
+    ]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(99), "{all}");
+    assert!(all.contains("failed the TLS handshake"), "{all}");
+    assert!(all.contains("--insecure"), "{all}");
+    assert!(all.contains("tls: "), "the failure kind: {all}");
 }
 
 /// The coordinated-omission acceptance case: a server that freezes 1 s in every 5 s, loaded
