@@ -73,13 +73,13 @@ fn paths() -> Value {
         "/v1/jobs": {
             "post": with_descriptor(operation(
                 "submitJob",
-                "Submit a job descriptor (YAML or JSON, native or ConTest); it starts at once. Its requestor is the token's user (a login token) or the token's name; `?requestor=` is refused with 400.",
+                "Submit a job descriptor (YAML or JSON, native or ConTest); it starts at once, or waits queued while the server runs as many jobs as its policy allows (403 when the policy does not let the project run it, 429 when the queue is full). Its requestor is the token's user (a login token) or the token's name; `?requestor=` is refused with 400.",
                 json!([param("IdempotencyKey")]),
                 json!({
                     "201": body("The job was created.", "JobCreated"),
                     "200": body("The Idempotency-Key was seen before: the earlier job.", "JobCreated")
                 }),
-                &[400, 413, 422],
+                &[400, 403, 413, 422, 429],
             )),
             "get": operation(
                 "listJobs",
@@ -154,7 +154,7 @@ fn paths() -> Value {
                 "201": body("The new job was created.", "JobCreated"),
                 "200": body("The Idempotency-Key was seen before: the earlier job.", "JobCreated")
             }),
-            &[400, 404, 409],
+            &[400, 403, 404, 409, 429],
         )},
         "/v1/tests": { "post": with_json(operation(
             "createTestRun",
@@ -205,7 +205,7 @@ fn paths() -> Value {
             "Check a job descriptor without submitting it.",
             json!([]),
             json!({ "200": body("It is valid.", "OptionsValid") }),
-            &[400, 413, 422],
+            &[400, 403, 413, 422],
         ), "ValidateOptions")},
         "/v1/login": { "post": {
             "operationId": "login",
@@ -255,7 +255,9 @@ fn operation(id: &str, summary: &str, parameters: Value, ok: Value, errors: &[u1
         let name = match code {
             400 => "BadRequest",
             401 => "Unauthorized",
+            403 => "Forbidden",
             404 => "NotFound",
+            429 => "TooMany",
             409 => "Conflict",
             413 => "TooLarge",
             422 => "Invalid",
@@ -353,6 +355,7 @@ fn error_responses() -> Value {
     json!({
         "BadRequest": error("The request is wrong: the message says what to fix."),
         "Unauthorized": error("No token, or not a valid one."),
+        "Forbidden": error("The server's policy does not let this token's project run the job: `details.refused` names each need (processes, a file, a host, a size over a limit), where it is in the descriptor, and the grant that allows it."),
         "NotFound": error("No such job for this token's project."),
         "Conflict": error("The job's state does not allow this."),
         "TooLarge": error("The body is larger than 1 MiB."),
@@ -437,6 +440,7 @@ fn job_schemas() -> Value {
         "JobStatus": object(&["schema", "job_id", "name", "state", "runs"], json!({
             "schema": { "const": STATUS_SCHEMA }, "job_id": integer(), "name": string(),
             "state": state, "error": string(), "started_at_us": integer(),
+            "queued": { "type": "integer", "minimum": 1, "description": "Waiting for a slot on its server, at this place in the queue." },
             "ended_at_us": integer(), "runs": array_of("RunStatus"),
             "final_reports": array_of("Report")
         })),
