@@ -457,8 +457,8 @@ pub(crate) struct SutArgs {
     #[arg(long)]
     pub(crate) tls: bool,
     /// Server threads (default: the CPUs this process may use).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) threads: usize,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: Option<u16>,
     /// Workspace service (`/ws/`): builds that run at once (the provisioner pool).
     #[arg(long, default_value_t = 4)]
     pub(crate) ws_provisioners: usize,

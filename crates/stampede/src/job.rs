@@ -497,6 +497,10 @@ pub(crate) fn render_status(status: &JobStatus) -> String {
 fn report_text(data: &serde_json::Value) -> String {
     match data {
         serde_json::Value::String(s) => s.clone(),
+        // A file reporter's verdict: where it wrote.
+        serde_json::Value::Object(fields) if fields.len() == 1 && fields.contains_key("path") => {
+            format!("wrote {}", report_text(&fields["path"]))
+        }
         serde_json::Value::Array(lines) => lines
             .iter()
             .map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_string))

@@ -22,7 +22,8 @@ pub(crate) fn run(args: SutArgs) -> Result<Code, Failed> {
         stall_every: args.stall_every,
         stall_for: args.stall_for.unwrap_or_default(),
         tls: args.tls,
-        threads: args.threads,
+        // 0: one per core the process may use.
+        threads: args.threads.map_or(0, usize::from),
         workspaces: WorkspaceConfig {
             provisioners: args.ws_provisioners,
             build_time: args.ws_build_time,

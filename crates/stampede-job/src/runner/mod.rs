@@ -482,19 +482,10 @@ impl Runner<'_> {
             if self.control.cancel.is_cancelled() {
                 return Ok(JobOutcome::Cancelled);
             }
-            reporters::run_reports(
-                &self.store,
-                self.job_id,
-                job,
-                run,
-                &run_emitter,
-                self.observer,
-            )
-            .await?;
+            reporters::run_reports(&self.store, self.job_id, job, run, &run_emitter).await?;
             run += 1;
         }
-        reporters::final_reports(&self.store, self.job_id, job, &self.emitter, self.observer)
-            .await?;
+        reporters::final_reports(&self.store, self.job_id, job, &self.emitter).await?;
         Ok(JobOutcome::Completed)
     }
 

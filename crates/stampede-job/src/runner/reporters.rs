@@ -18,7 +18,7 @@ use stampede_api::job::{Report, RunStatus, TestStatus, events};
 use stampede_report::junit::{CaseOutcome, JunitCase, JunitReport, JunitSuite, to_xml};
 use stampede_store::{EventStore, JobId};
 
-use super::{Emitter, Fatal, JobObserver, job_status};
+use super::{Emitter, Fatal, job_status};
 use crate::access::Refused;
 use crate::comparison::Expression;
 use crate::descriptor::spec::ReporterSpec;
@@ -112,6 +112,15 @@ fn target_success(spec: &ReporterSpec, expr: &str, tests: &[(String, u64, u64)])
     report(spec, success, serde_json::json!(lines))
 }
 
+/// `1 threshold`, `2 thresholds`.
+fn counted(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 fn thresholds(spec: &ReporterSpec, runs: &[&RunStatus]) -> Report {
     let summaries: Vec<_> = load_summaries(runs.iter().copied())
         .into_iter()
@@ -135,10 +144,15 @@ fn thresholds(spec: &ReporterSpec, runs: &[&RunStatus]) -> Report {
     }
     let success = summaries.iter().all(|(_, s)| s.status == Status::Passed);
     if success {
-        lines.push(format!(
-            "{count} thresholds held in {} load steps",
-            summaries.len()
-        ));
+        lines.push(match (count, summaries.len()) {
+            (_, 0) => "no load step ran: no thresholds to hold".to_string(),
+            (0, steps) => format!("no thresholds in {}", counted(steps, "load step")),
+            (count, steps) => format!(
+                "{} held in {}",
+                counted(count, "threshold"),
+                counted(steps, "load step")
+            ),
+        });
     }
     report(spec, success, serde_json::json!(lines))
 }
@@ -291,19 +305,9 @@ fn judge(spec: &ReporterSpec, job: &Job, runs: &[&RunStatus], run: Option<u32>) 
     }
 }
 
-async fn store_reports(
-    reports: Vec<Report>,
-    name: &str,
-    emitter: &Emitter,
-    observer: &dyn JobObserver,
-) -> Result<(), Fatal> {
+/// Stores the verdicts as events; they are shown once, in words, with the job's status.
+async fn store_reports(reports: Vec<Report>, name: &str, emitter: &Emitter) -> Result<(), Fatal> {
     for report in reports {
-        observer.note(&format!(
-            "{} {}: {}",
-            report.reporter,
-            if report.success { "passed" } else { "failed" },
-            report.data
-        ));
         emitter
             .emit(
                 name,
@@ -321,7 +325,6 @@ pub(super) async fn run_reports(
     job: &Job,
     run: u32,
     emitter: &Emitter,
-    observer: &dyn JobObserver,
 ) -> Result<(), Fatal> {
     if job.run_reporters.is_empty() {
         return Ok(());
@@ -337,7 +340,7 @@ pub(super) async fn run_reports(
         .iter()
         .map(|spec| judge(spec, job, &[this], Some(run)))
         .collect();
-    store_reports(reports, events::RUN_REPORT, emitter, observer).await
+    store_reports(reports, events::RUN_REPORT, emitter).await
 }
 
 /// Judges the whole job with every final reporter and stores the verdicts.
@@ -346,7 +349,6 @@ pub(super) async fn final_reports(
     job_id: JobId,
     job: &Job,
     emitter: &Emitter,
-    observer: &dyn JobObserver,
 ) -> Result<(), Fatal> {
     if job.final_reporters.is_empty() {
         return Ok(());
@@ -358,5 +360,5 @@ pub(super) async fn final_reports(
         .iter()
         .map(|spec| judge(spec, job, &runs, None))
         .collect();
-    store_reports(reports, events::FINAL_REPORT, emitter, observer).await
+    store_reports(reports, events::FINAL_REPORT, emitter).await
 }

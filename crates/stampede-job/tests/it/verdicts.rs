@@ -47,3 +47,33 @@ fn a_cancel_during_the_step_is_no_pass() {
         assert!(error.contains("the job was cancelled after"), "{error}");
     });
 }
+
+/// The `thresholds` reporter's verdict of a one-run job.
+fn thresholds_verdict(yaml: &str) -> String {
+    let job = job(yaml);
+    local(async {
+        let store = memory().await;
+        let (_, _, status) = run(&store, &job, &JobControl::default()).await;
+        let report = status.runs[0]
+            .reports
+            .iter()
+            .find(|r| r.reporter == "thresholds")
+            .expect("a thresholds verdict");
+        report.data.to_string()
+    })
+}
+
+#[test]
+fn the_thresholds_verdict_counts_in_words() {
+    let one = thresholds_verdict(
+        "name: j\ntests:\n  - name: t\n    steps:\n      - name: l\n        load: {url: 'http://127.0.0.1:9/', rate: 10, duration: 200ms, allow_errors: true, thresholds: {requests: ['count>0']}}\nreporting: {run_reporters: [thresholds]}\n",
+    );
+    assert!(one.contains("1 threshold held in 1 load step"), "{one}");
+    let none = thresholds_verdict(
+        "name: j\ntests:\n  - name: t\n    steps: [{name: e, echo: {text: hi}}]\nreporting: {run_reporters: [thresholds]}\n",
+    );
+    assert!(
+        none.contains("no load step ran: no thresholds to hold"),
+        "{none}"
+    );
+}

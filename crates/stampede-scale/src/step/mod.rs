@@ -132,7 +132,8 @@ async fn run_in_job(config: &ScaleConfig, ctx: &StepCtx<'_>) -> Result<StepOutco
         "{step} on {target}: runs ended, {} passed, {} failed in {}",
         results.total_pass,
         results.total_fail,
-        crate::go_duration(results.elapsed)
+        // Go's form, to the millisecond: 4.427s, not 4.427359206s.
+        crate::go_duration(round_to_ms(results.elapsed))
     ));
     // After a cancel, as coder's CLI after an interrupt, no cleanup is tried: every one
     // would stop at once and be reported as a failed cleanup that never ran.
@@ -305,4 +306,26 @@ async fn clean_up(
         ));
     }
     errors
+}
+
+/// `duration` to the nearest millisecond.
+fn round_to_ms(duration: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis(
+        u64::try_from((duration.as_micros() + 500) / 1000).unwrap_or(u64::MAX),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn durations_in_notes_are_rounded_to_the_millisecond() {
+        let elapsed = Duration::from_nanos(4_427_359_206);
+        assert_eq!(crate::go_duration(super::round_to_ms(elapsed)), "4.427s");
+        assert_eq!(
+            super::round_to_ms(Duration::from_micros(1_500)),
+            Duration::from_millis(2)
+        );
+    }
 }

@@ -288,6 +288,43 @@ fn bad_input_gets_exit_104_and_says_what_to_fix() {
 }
 
 #[test]
+fn each_verdict_is_shown_once_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("j.xml");
+    let (out, _) = run_job_in(
+        dir.path(),
+        &format!(
+            "name: j\ntests:\n  - name: t\n    steps: [{{name: e, echo: {{text: hi}}}}]\nreporting: {{final_reporters: [{{junit: {{path: {}}}}}]}}\n",
+            junit.display()
+        ),
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert_eq!(all.matches("junit").count(), 1, "{all}");
+    assert!(
+        all.contains(&format!("✓ junit: wrote {}", junit.display())),
+        "{all}"
+    );
+    assert!(junit.is_file());
+    assert!(!all.contains("{\"path\""), "no raw JSON: {all}");
+}
+
+#[test]
+fn sut_help_gives_each_default_once() {
+    let out = stampede(&["sut", "--help"]);
+    let help = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{help}");
+    let threads = help
+        .split("--threads")
+        .nth(1)
+        .and_then(|rest| rest.split("\n      --").next())
+        .unwrap_or_default();
+    assert!(threads.contains("default: the CPUs"), "{threads}");
+    assert!(!threads.contains("[default: 0]"), "{threads}");
+}
+
+#[test]
 fn a_closed_port_fails_the_run_and_says_why() {
     // Port 9 (discard) is closed on loopback: every connect is refused. Counted, never
     // fatal, and a run where every request failed does not pass.
