@@ -11,43 +11,16 @@ use serde_json::Value;
 use stampede_store::pg_schema::TestBackend;
 
 use super::cloud::Db;
-use super::server::{http, start_server_in_env, start_server_with, wait_for};
+use super::server::{
+    create_token, create_token_for, http, start_server_in_env, start_server_with, wait_for,
+};
 use super::{BIN, Killed, memory, text};
-
-/// Generates `NAME_sqlite` and `NAME_postgres` tests running `NAME(backend)`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn sqlite() {
-                    super::$name(super::TestBackend::Sqlite);
-                }
-                #[test]
-                fn postgres() {
-                    super::$name(super::TestBackend::Postgres);
-                }
-            }
-        )*
-    };
-}
 
 on_both!(
     a_default_server_refuses_every_probe,
     a_project_granted_exec_runs_as_the_run_as_user,
     jobs_beyond_the_cap_wait_queued,
 );
-
-/// A token of `project`.
-fn token_of(db: &str, project: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["server", "token", "create", "--name", project])
-        .args(["--project", project, "--database", db])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// The server's resident memory, in MiB.
 fn rss_mib(server: &Child) -> u64 {
@@ -74,7 +47,7 @@ fn contest(fetcher: &str, parameters: &str) -> String {
 
 fn a_default_server_refuses_every_probe(backend: TestBackend) {
     let Some(db) = Db::open(backend) else { return };
-    let token = token_of(&db.url, "teamb");
+    let token = create_token_for(&db.url, "teamb", "teamb");
     let (server, addr) = start_server_with(&db.url, "probed", &[]);
     let server = Killed(server);
     let idle_rss = rss_mib(&server.0);
@@ -201,8 +174,8 @@ fn a_project_granted_exec_runs_as_the_run_as_user(backend: TestBackend) {
         ),
     )
     .unwrap();
-    let teamb = token_of(&db.url, "teamb");
-    let teama = token_of(&db.url, "teama");
+    let teamb = create_token_for(&db.url, "teamb", "teamb");
+    let teama = create_token_for(&db.url, "teama", "teama");
     let jobs_dir = jobs.to_str().unwrap();
     let (server, addr) = start_server_in_env(
         &db.url,
@@ -270,7 +243,7 @@ fn jobs_beyond_the_cap_wait_queued(backend: TestBackend) {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.yaml");
     std::fs::write(&policy, "limits: { jobs_running: 1 }\n").unwrap();
-    let token = token_of(&db.url, "default");
+    let token = create_token(&db.url, "default");
     let (server, addr) =
         start_server_with(&db.url, "capped", &["--policy", policy.to_str().unwrap()]);
     let _server = Killed(server);

@@ -137,16 +137,6 @@ fn four_hundred_concurrent_logins_stay_under_150_mb(backend: TestBackend) {
 }
 
 #[test]
-fn four_hundred_concurrent_logins_stay_under_150_mb_sqlite() {
-    four_hundred_concurrent_logins_stay_under_150_mb(TestBackend::Sqlite);
-}
-
-#[test]
-fn four_hundred_concurrent_logins_stay_under_150_mb_postgres() {
-    four_hundred_concurrent_logins_stay_under_150_mb(TestBackend::Postgres);
-}
-
-#[test]
 fn a_request_head_that_never_ends_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("slow.db").display());
@@ -270,12 +260,7 @@ fn tokens_expire_and_removing_a_user_revokes_its_tokens(backend: TestBackend) {
     );
 }
 
-#[test]
-fn tokens_expire_and_removing_a_user_revokes_its_tokens_sqlite() {
-    tokens_expire_and_removing_a_user_revokes_its_tokens(TestBackend::Sqlite);
-}
-
-#[test]
-fn tokens_expire_and_removing_a_user_revokes_its_tokens_postgres() {
-    tokens_expire_and_removing_a_user_revokes_its_tokens(TestBackend::Postgres);
-}
+on_both!(
+    four_hundred_concurrent_logins_stay_under_150_mb,
+    tokens_expire_and_removing_a_user_revokes_its_tokens,
+);

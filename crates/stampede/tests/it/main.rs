@@ -6,6 +6,25 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+/// For each `NAME`, a module of two tests, `NAME::sqlite` and `NAME::postgres`, each
+/// running `NAME(backend)` (with `TestBackend` in scope where it is used).
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    super::$name(super::TestBackend::Sqlite);
+                }
+                #[test]
+                fn postgres() {
+                    super::$name(super::TestBackend::Postgres);
+                }
+            }
+        )*
+    };
+}
+
 mod attack;
 mod cloud;
 mod compliance;

@@ -43,18 +43,16 @@ fn try_http(
     Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
-/// `stampede server token create`: the secret it prints.
+/// `stampede server token create` for the default project: the secret it prints.
 pub(super) fn create_token(db: &str, name: &str) -> String {
+    create_token_for(db, name, "default")
+}
+
+/// `stampede server token create` for `project`: the secret it prints.
+pub(super) fn create_token_for(db: &str, name: &str, project: &str) -> String {
     let out = Command::new(BIN)
-        .args([
-            "server",
-            "token",
-            "create",
-            "--name",
-            name,
-            "--database",
-            db,
-        ])
+        .args(["server", "token", "create", "--name", name])
+        .args(["--project", project, "--database", db])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
